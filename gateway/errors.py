@@ -1,0 +1,123 @@
+"""Every exception the gateway raises on purpose, in one tree.
+
+    GatewayError
+    ├── InvalidInput            bad input from a caller: 4xx, names element and reason
+    │   ├── InvalidMessage      a partner message that cannot be parsed or checked (400/422)
+    │   ├── PayloadTooLarge     413
+    │   └── UnsupportedMediaType 415
+    ├── Unauthenticated         401: no or unknown credentials
+    ├── Forbidden               403: authenticated, but not allowed (sender mismatch, role)
+    ├── NotFound                404
+    ├── Refused                 a policy outcome: a decision not to disclose. Caught in exactly one
+    │                           place (the pipeline), which audits it; never an HTTP error by itself
+    ├── ConfigurationError      invalid settings, agreements or partner configuration (start-up)
+    └── Unavailable             503: the ledger or store cannot be written; nothing was committed
+
+Error texts name elements and rules, never values: they reach partners and logs, and must not
+carry identifiers or record content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem with an input: where (a FHIRPath-like or JSON path) and why, never the value."""
+
+    element: str
+    reason: str
+    code: str = "invalid"  # FHIR issue-type code: invalid, structure, required, value, code-invalid
+
+
+class GatewayError(Exception):
+    """Base of every deliberate gateway error."""
+
+    status = 500
+    title = "Gateway error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(GatewayError):
+    """A caller sent something the gateway cannot accept."""
+
+    status = 400
+    title = "Invalid input"
+
+    def __init__(self, detail: str, issues: list[Issue] | None = None) -> None:
+        super().__init__(detail)
+        self.issues = issues or []
+
+
+class InvalidMessage(InvalidInput):
+    """A partner message failed parsing or the adapter's checks."""
+
+    title = "Invalid message"
+
+    def __init__(self, issues: list[Issue], *, status: int = 400) -> None:
+        first = issues[0] if issues else Issue("(message)", "invalid message")
+        super().__init__(f"{first.element}: {first.reason}", issues)
+        self.status = status
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request body is larger than the configured limit."""
+
+    status = 413
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(InvalidInput):
+    """The request's content type is not one the route accepts."""
+
+    status = 415
+    title = "Unsupported media type"
+
+
+class Unauthenticated(GatewayError):
+    """Missing or unknown credentials."""
+
+    status = 401
+    title = "Unauthenticated"
+
+
+class Forbidden(GatewayError):
+    """Credentials are valid but do not allow this."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(GatewayError):
+    """No such resource (or not one the caller may know exists)."""
+
+    status = 404
+    title = "Not found"
+
+
+class Refused(GatewayError):
+    """A policy decision not to disclose; carries a reason code for the audit entry."""
+
+    status = 403
+    title = "Refused by policy"
+
+    def __init__(self, detail: str, reason_code: str) -> None:
+        super().__init__(detail)
+        self.reason_code = reason_code
+
+
+class ConfigurationError(GatewayError):
+    """Settings, agreements or partner configuration are invalid."""
+
+    title = "Configuration error"
+
+
+class Unavailable(GatewayError):
+    """The store or ledger cannot be written: the exchange is refused and nothing is committed."""
+
+    status = 503
+    title = "Service unavailable"

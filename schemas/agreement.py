@@ -1,0 +1,133 @@
+"""Data-sharing agreements as data: YAML files validated by these models.
+
+An agreement names its parties and one or more *flows*. A flow says who may send what kind of
+message to whom, for which purposes, on which lawful bases, and which elements may cross. Anything a
+flow does not name is refused: the engine's default is deny.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from schemas.base import CanonicalModel
+from schemas.labels import LawfulBasis, Obligation, Purpose, Sensitivity
+from schemas.message import MessageKind
+
+# Named element presets. ``fact.*`` is every field of that fact class.
+ELEMENT_PRESETS: dict[str, tuple[str, ...]] = {
+    "crisis-notice": (
+        "person.identifiers",
+        "person.name",
+        "person.birth_date",
+        "family-relationship.*",
+        "crisis-event.kind",
+        "crisis-event.subject",
+        "crisis-event.period",
+        "crisis-event.legal_status",
+        "crisis-event.organisation",
+        "mental-health-episode.subject",
+        "mental-health-episode.status",
+        "mental-health-episode.team",
+        "mental-health-episode.organisation",
+        "mental-health-episode.care_coordinator",
+        "worker-role.*",
+        "worker.name",
+        "worker.telecom",
+        "organisation.*",
+    ),
+    "worker-contact": (
+        "worker-role.*",
+        "worker.name",
+        "worker.telecom",
+        "organisation.*",
+    ),
+    "child-status": (
+        "person.identifiers",
+        "person.name",
+        "person.birth_date",
+        "family-relationship.*",
+        "social-care-episode.subject",
+        "social-care-episode.organisation",
+        "social-care-episode.plans",
+        "social-care-episode.allocated_worker",
+        "worker-role.*",
+        "worker.name",
+        "worker.telecom",
+        "organisation.*",
+    ),
+}
+
+
+class ConsentRule(StrEnum):
+    """What consent a flow needs."""
+
+    NOT_REQUIRED = "not-required"  # a lawful basis other than consent applies
+    HONOUR_REFUSAL = "honour-refusal"  # shares unless a recorded refusal applies
+    REQUIRED = "required"  # shares only with recorded consent
+
+
+class Party(CanonicalModel):
+    """An organisation that signed the agreement and the partner system speaking for it."""
+
+    code: Annotated[str, Field(min_length=3, max_length=10)]
+    partner: str
+    name: str
+
+
+class Flow(CanonicalModel):
+    """One permitted direction of sharing."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    from_: Annotated[str, Field(alias="from")]
+    to: str
+    message_kinds: Annotated[tuple[MessageKind, ...], Field(min_length=1)]
+    purposes: Annotated[tuple[Purpose, ...], Field(min_length=1)]
+    lawful_bases: Annotated[tuple[LawfulBasis, ...], Field(min_length=1)]
+    consent: ConsentRule = ConsentRule.NOT_REQUIRED
+    preset: str | None = None
+    elements: tuple[str, ...] = ()
+    exclude_labels: frozenset[Sensitivity] = frozenset()
+    obligations: frozenset[Obligation] = frozenset({Obligation.NORDSCLCD})
+    retention_days: Annotated[int, Field(gt=0)] = 365
+    redisclosure: bool = False
+    subject_informed: bool = False
+    withheld_contact: str | None = None
+
+    model_config = {"populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _elements_known(self) -> Flow:
+        if self.preset is None and not self.elements:
+            raise ValueError("a flow names a preset or an element list")
+        if self.preset is not None and self.preset not in ELEMENT_PRESETS:
+            known = ", ".join(sorted(ELEMENT_PRESETS))
+            raise ValueError(f"unknown preset {self.preset!r} (known: {known})")
+        return self
+
+    @property
+    def allowed_elements(self) -> frozenset[str]:
+        """Every element path this flow may disclose."""
+        preset = ELEMENT_PRESETS[self.preset] if self.preset else ()
+        return frozenset((*preset, *self.elements))
+
+
+class Agreement(CanonicalModel):
+    """A data-sharing agreement, versioned; each decision records its id and version."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    version: Annotated[int, Field(ge=1)]
+    title: str
+    parties: Annotated[tuple[Party, ...], Field(min_length=2)]
+    flows: Annotated[tuple[Flow, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _flows_between_parties(self) -> Agreement:
+        codes = {p.code for p in self.parties}
+        for flow in self.flows:
+            for end in (flow.from_, flow.to):
+                if end not in codes:
+                    raise ValueError(f"flow {flow.id!r} names {end!r}, which is not a party")
+        return self
