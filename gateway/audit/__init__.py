@@ -1,0 +1,1 @@
+"""The audit ledger: typed events, the hash chain, and its verifier."""

@@ -1,0 +1,59 @@
+"""The hash chain: ``entry_hash = SHA-256(prev_hash ‖ canonical entry)`` over a gap-free sequence.
+
+An entry is the RFC 8785 canonical JSON of an audit event plus its ``seq``. The head row
+(``ledger_head``) holds the last sequence number and hash, so a deleted last entry is caught too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
+
+from gateway.audit.events import AuditEvent
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """Where the chain ends: the last sequence number and its hash."""
+
+    seq: int
+    entry_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A ledger row ready to insert."""
+
+    seq: int
+    entry: str
+    prev_hash: str
+    entry_hash: str
+
+
+def canonical_entry(seq: int, event: AuditEvent) -> bytes:
+    """The canonical bytes of one entry (RFC 8785)."""
+    document: dict[str, Any] = event.model_dump(mode="json")
+    document["seq"] = seq
+    return bytes(rfc8785.dumps(document))
+
+
+def chain_hash(prev_hash: str, canonical: bytes) -> str:
+    """The hash linking an entry to the one before it."""
+    return hashlib.sha256(bytes.fromhex(prev_hash) + canonical).hexdigest()
+
+
+def extend(head: ChainHead, events: list[AuditEvent]) -> tuple[list[Entry], ChainHead]:
+    """Append ``events`` after ``head``; return the rows and the new head."""
+    rows = []
+    for event in events:
+        seq = head.seq + 1
+        canonical = canonical_entry(seq, event)
+        entry_hash = chain_hash(head.entry_hash, canonical)
+        rows.append(Entry(seq, canonical.decode(), head.entry_hash, entry_hash))
+        head = ChainHead(seq, entry_hash)
+    return rows, head

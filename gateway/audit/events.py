@@ -1,0 +1,124 @@
+"""Audit events: one class per kind; the docstring of each is its documentation.
+
+Entries hold metadata and hashes only, never record content: people appear as the index's
+surrogate ids (``person_ids``), bodies as SHA-256 digests, withheld elements by class and reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AuditEvent(BaseModel):
+    """Fields every entry carries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: datetime
+    request_id: str | None = None
+    exchange_id: str | None = None
+    partner: str | None = None
+
+
+class ExchangeReceived(AuditEvent):
+    """A partner message was accepted for processing (parsed and checked)."""
+
+    event: Literal["exchange.received"] = "exchange.received"
+    kind: str
+    sender_organisation: str
+    source_message_id_sha256: str
+    body_sha256: str
+    person_ids: tuple[str, ...] = ()
+
+
+class WithheldRef(BaseModel):
+    """A withheld element by class and reason (no content)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    element: str
+    reason_code: str
+
+
+class DisclosureDecided(AuditEvent):
+    """A decision, permit or refuse, about disclosing to one recipient (golden rule 7)."""
+
+    event: Literal["disclosure.decided"] = "disclosure.decided"
+    outcome: Literal["permit", "refuse"]
+    reason_code: str
+    explanation: str
+    kind: str
+    recipient_partner: str | None
+    recipient_organisation: str
+    agreement_id: str | None = None
+    agreement_version: int | None = None
+    flow_id: str | None = None
+    purpose: str | None = None
+    lawful_basis: str | None = None
+    disclosure_id: str | None = None
+    disclosed: tuple[str, ...] = ()
+    withheld: tuple[WithheldRef, ...] = ()
+    losses: tuple[str, ...] = ()
+    body_sha256: str | None = None
+    person_ids: tuple[str, ...] = ()
+
+
+class NoRecipient(AuditEvent):
+    """The message was accepted but nobody is entitled or known to receive it."""
+
+    event: Literal["exchange.no-recipient"] = "exchange.no-recipient"
+    kind: str
+    reason: str
+    person_ids: tuple[str, ...] = ()
+
+
+class IndexUpdated(AuditEvent):
+    """The index learnt who is who from a partner message or a seed file (counts only)."""
+
+    event: Literal["index.updated"] = "index.updated"
+    persons: int
+    identifiers: int
+    family_links: int
+    worker_roles: int
+
+
+class LookupDecided(AuditEvent):
+    """A look-up ("who is the worker for this person?") was answered or refused."""
+
+    event: Literal["lookup.decided"] = "lookup.decided"
+    outcome: Literal["permit", "refuse", "not-found"]
+    reason_code: str
+    role: str
+    person_ids: tuple[str, ...] = ()
+    agreement_id: str | None = None
+    agreement_version: int | None = None
+    purpose: str | None = None
+    lawful_basis: str | None = None
+    disclosed: tuple[str, ...] = ()
+    withheld: tuple[WithheldRef, ...] = ()
+
+
+class DeliveryAttempted(AuditEvent):
+    """One delivery attempt to a recipient's endpoint, and how it ended."""
+
+    event: Literal["delivery.attempted"] = "delivery.attempted"
+    outbox_id: str
+    disclosure_id: str
+    attempt: int
+    outcome: Literal["delivered", "retry", "dead"]
+    status_code: int | None = None
+    error: str | None = None
+
+
+AnyAuditEvent = Annotated[
+    ExchangeReceived
+    | DisclosureDecided
+    | NoRecipient
+    | IndexUpdated
+    | LookupDecided
+    | DeliveryAttempted,
+    Field(discriminator="event"),
+]

@@ -1,0 +1,153 @@
+"""Every table the gateway keeps. The gateway holds an index, the ledger and undelivered bodies;
+never a clinical or case record.
+
+Alembic migrations in ``migrations/versions`` create these; a test checks they agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError("expected a datetime from the database")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# --- the index: who is who -------------------------------------------------------------------
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("id", String(36), primary_key=True),  # a surrogate uuid, safe to put in the ledger
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+person_identifiers = Table(
+    "person_identifiers",
+    metadata,
+    Column("key", String(128), primary_key=True),  # e.g. nhs:9000000009, la:999:CH1, upn:A123...
+    Column("person_id", String(36), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("source_partner", String(64), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+family_links = Table(
+    "family_links",
+    metadata,
+    Column("parent_id", String(36), ForeignKey("persons.id"), primary_key=True),
+    Column("child_id", String(36), ForeignKey("persons.id"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("source_partner", String(64), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_family_links_child_id", "child_id"),
+)
+
+worker_roles = Table(
+    "worker_roles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", String(36), ForeignKey("persons.id"), nullable=False),
+    Column("role", String(48), nullable=False),
+    Column("organisation", String(16), nullable=False),  # ODS or DfE LA code holding the role
+    Column("source_partner", String(64), nullable=False),
+    # Canonical JSON of the WorkerRole, Worker and Organisation facts (contacts, not case data).
+    Column("details", Text, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("person_id", "role", "organisation", name="uq_worker_roles_subject_role"),
+)
+
+# --- exchanges, outbox, ledger ----------------------------------------------------------------
+
+exchanges = Table(
+    "exchanges",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("request_id", String(36), nullable=False),
+    Column("partner", String(64), nullable=False),
+    Column("kind", String(48), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("summary", Text, nullable=False),  # the 202 body: ids, outcomes, no record content
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String(36), primary_key=True),  # also the delivery's Idempotency-Key
+    Column("exchange_id", String(36), nullable=False, index=True),
+    Column("disclosure_id", String(36), nullable=False),
+    Column("partner", String(64), nullable=False),
+    Column("request_id", String(36), nullable=False),
+    Column("content_type", String(128), nullable=False),
+    Column("body", LargeBinary, nullable=True),  # purged once delivered
+    Column("body_sha256", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("last_error", String(200), nullable=True),  # a status code or error class, no content
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("entry", Text, nullable=False),  # RFC 8785 canonical JSON of the audit event
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+)
+
+ledger_head = Table(
+    "ledger_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("seq", BigInteger, nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+)
