@@ -11,11 +11,11 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from schemas.base import CanonicalModel
 from schemas.identifiers import OdsCodeStr, PersonIdentifier, SweRegistration
-from schemas.labels import Purpose, SecurityLabels
+from schemas.labels import ElementLabels, Purpose, SecurityLabels
 
 LocalId = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -51,9 +51,20 @@ class ContactPoint(CanonicalModel):
     out_of_hours: bool = False
 
 
+_NOT_LABELLABLE = frozenset({"id", "fact", "labels", "element_labels"})
+
+
 class _Fact(CanonicalModel):
     id: LocalId
     labels: SecurityLabels = SecurityLabels()
+    element_labels: tuple[ElementLabels, ...] = ()  # stricter labels on single fields
+
+    @model_validator(mode="after")
+    def _element_labels_name_fields(self) -> _Fact:
+        for item in self.element_labels:
+            if item.element in _NOT_LABELLABLE or item.element not in type(self).model_fields:
+                raise ValueError(f"{item.element!r} is not a labellable field of this fact")
+        return self
 
 
 class Person(_Fact):

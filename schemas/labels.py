@@ -82,6 +82,18 @@ class SecurityLabels(CanonicalModel):
     obligations: frozenset[Obligation] = frozenset()
 
 
+class ElementLabels(CanonicalModel):
+    """Labels on one field of a fact, for content more sensitive than the fact around it.
+
+    DS4P's inline security label in canonical form. A crisis event's location (a refuge, say) or its
+    clinical reason must not make the whole event undisclosable, so they are labelled alone. A
+    minimiser that cannot drop a single field must apply these labels to the whole fact.
+    """
+
+    element: str  # the field's name within its fact, e.g. "location" on a crisis event
+    labels: SecurityLabels
+
+
 class Art6Basis(StrEnum):
     """UK GDPR Article 6(1)."""
 

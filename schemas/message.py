@@ -48,6 +48,6 @@ class CanonicalMessage(CanonicalModel):
                 return f
         return None
 
-    def facts_of(self, cls: type[Fact]) -> list[Fact]:  # type: ignore[valid-type]
+    def facts_of(self, cls: type[Fact]) -> list[Fact]:
         """Every fact of one class, in message order."""
         return [f for f in self.facts if isinstance(f, cls)]
