@@ -135,3 +135,20 @@ class SweRegistration(CanonicalModel):
     """A Social Work England registration number (local system: UK Core defines none)."""
 
     value: Annotated[str, Field(pattern=r"^SW\d{1,8}$")]
+
+
+def identifier_from_token(system: str, value: str) -> PersonIdentifier:
+    """A typed identifier from a FHIR-style ``system|value`` pair; ValueError if unknown/invalid.
+
+    LA child ids travel as ``<LA code>/<child id>`` under :data:`LA_CHILD_ID_SYSTEM`.
+    """
+    if system == NHS_NUMBER_SYSTEM:
+        return NhsNumber(value=value)
+    if system == LA_CHILD_ID_SYSTEM:
+        la_code, sep, child_id = value.partition("/")
+        if not sep:
+            raise ValueError("an LA child id is written <LA code>/<child id>")
+        return LaChildId(la_code=la_code, value=child_id)
+    if system == UPN_SYSTEM:
+        return Upn(value=value)
+    raise ValueError("unknown identifier system")

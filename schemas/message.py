@@ -18,6 +18,7 @@ class MessageKind(StrEnum):
 
     CRISIS_EVENT = "crisis-event"
     CHILD_STATUS = "child-status"
+    WORKER_CONTACT = "worker-contact"  # a look-up answer: who the worker is, how to reach them
 
 
 class CanonicalMessage(CanonicalModel):

@@ -24,7 +24,9 @@ class Verdict:
     reason: str | None = None
 
 
-async def _rows(conn: AsyncConnection, batch: int = 5000) -> AsyncIterator[tuple[int, str, str, str]]:
+async def _rows(
+    conn: AsyncConnection, batch: int = 5000
+) -> AsyncIterator[tuple[int, str, str, str]]:
     after = None
     while True:
         query = select(ledger.c.seq, ledger.c.entry, ledger.c.prev_hash, ledger.c.entry_hash)

@@ -39,7 +39,8 @@ Write = Callable[[AsyncConnection], Awaitable[None]]
 class UnitOfWork:
     """What one exchange commits: writes first, then its audit events, all or nothing."""
 
-    events: list[AuditEvent]
+    # Built after the writes have run, so entries can name ids the writes assigned.
+    events: Callable[[], list[AuditEvent]]
     writes: list[Write] = field(default_factory=list)
 
 
@@ -68,8 +69,7 @@ class GroupCommitter:
         """Finish what is queued, then stop."""
         if self._task is None:
             return
-        while not self._queue.empty():
-            await asyncio.sleep(0.005)
+        await self._queue.join()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -88,7 +88,11 @@ class GroupCommitter:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._commit_batch(batch)
+            try:
+                await self._commit_batch(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
 
     async def _commit_batch(self, batch: list[_Pending]) -> None:
         try:
@@ -124,7 +128,7 @@ class GroupCommitter:
                 for unit in units:
                     for write in unit.writes:
                         await write(conn)
-                    rows, head = extend(head, unit.events)
+                    rows, head = extend(head, unit.events())
                     entries.extend(rows)
                     results.append([r.seq for r in rows])
                 if entries:

@@ -1,0 +1,81 @@
+"""``create_app``: the one wiring function.
+
+Registers typed app keys, ``cleanup_ctx`` resources (database engine and migrations, the group
+committer, the seed, the HTTP client and the delivery worker), routes and middlewares — in that
+order. Composition only: the application is a plain ``web.Application``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import structlog
+from adapters.registry import default_adapters
+from aiohttp import web
+
+from adapters.base import Adapter
+from gateway.appkeys import DELIVERY, METRICS, SERVICES, SETTINGS
+from gateway.delivery import DeliveryWorker
+from gateway.metrics import Metrics
+from gateway.middlewares import error_rendering, request_context
+from gateway.policy.agreements import load_agreements
+from gateway.routes import lookup, messages, ops
+from gateway.seed import load_seed
+from gateway.services import Services
+from gateway.settings import Settings
+from gateway.store import migrate
+from gateway.store.committer import GroupCommitter
+from gateway.store.engine import create_engine
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(
+    settings: Settings, *, adapters: dict[str, Adapter] | None = None
+) -> web.Application:
+    """Build the gateway application for ``settings``."""
+    # Agreements and adapters are checked now, so a bad agreement stops start-up, not a request.
+    agreements = load_agreements(settings.agreements_dir)
+    chosen = adapters if adapters is not None else default_adapters()
+
+    app = web.Application(
+        middlewares=[request_context, error_rendering],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+
+    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        if settings.auto_migrate:
+            await migrate.upgrade(engine)
+        committer = GroupCommitter(engine, max_batch=settings.commit_max_batch)
+        await committer.start()
+        app[SERVICES] = Services(settings, engine, committer, agreements, chosen)
+        log.info("gateway_started", agreements=len(agreements), partners=len(settings.partners))
+        try:
+            if settings.seed_file is not None:
+                await load_seed(settings.seed_file, app[SERVICES])
+            yield
+        finally:
+            await committer.stop()
+            await engine.dispose()
+
+    async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as session:
+            worker = DeliveryWorker(app[SERVICES], session, app[METRICS])
+            app[DELIVERY] = worker
+            if settings.delivery.enabled:
+                await worker.start()
+            try:
+                yield
+            finally:
+                await worker.stop()
+
+    app.cleanup_ctx.append(services_ctx)
+    app.cleanup_ctx.append(delivery_ctx)
+    messages.add_routes(app)
+    lookup.add_routes(app)
+    ops.add_routes(app)
+    return app

@@ -1,0 +1,186 @@
+"""The ``joinedup`` command.
+
+    joinedup serve [--config FILE] [--host H] [--port P]
+    joinedup demo [--exit] [--port P]
+    joinedup db upgrade [--config FILE]
+    joinedup audit verify [--config FILE]
+    joinedup schemas export DIR
+    joinedup partners hash-key            (reads a key on standard input)
+
+With no configuration, every command works on the demo's embedded defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.errors import ConfigurationError
+from gateway.logging import configure_logging
+from gateway.settings import Settings, hash_api_key, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    config: Path | None = getattr(args, "config", None)
+    return load_settings(config)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gateway.app import create_app
+
+    settings = _settings(args)
+    configure_logging(settings.log_level, settings.log_format)
+    if args.config is None:
+        print(
+            "WARNING: no --config given: serving the demo's embedded defaults, whose API keys "
+            "are public. Never use them for real data.",
+            file=sys.stderr,
+        )
+    web.run_app(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port if args.port is not None else settings.port,
+        access_log=None,
+        print=None,
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    return asyncio.run(run_demo(port=args.port, exit_after=args.exit))
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from gateway.store.engine import create_engine
+    from gateway.store.migrate import upgrade
+
+    settings = _settings(args)
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    print("database is at the newest schema")
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from gateway.audit.verify import verify_ledger
+    from gateway.store.engine import create_engine
+
+    settings = _settings(args)
+
+    async def run() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            async with engine.connect() as conn:
+                verdict = await verify_ledger(conn)
+        finally:
+            await engine.dispose()
+        if verdict.intact:
+            print(f"ledger intact: {verdict.entries} entries verified")
+            return 0
+        print(
+            f"ledger NOT intact: first bad entry is seq {verdict.first_bad_seq}: {verdict.reason} "
+            f"({verdict.entries} entries verified before it)"
+        )
+        return 1
+
+    return asyncio.run(run())
+
+
+def _schemas_export(args: argparse.Namespace) -> int:
+    from schemas.export import export_schemas
+
+    written = export_schemas(Path(args.directory))
+    print(f"wrote {len(written)} JSON Schemas to {args.directory}")
+    return 0
+
+
+def _hash_key(_args: argparse.Namespace) -> int:
+    key = sys.stdin.readline().strip()
+    if len(key) < 32:
+        print("refusing: an API key must be at least 32 characters", file=sys.stderr)
+        return 2
+    print(hash_api_key(key))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="joinedup", description="Joined-up information-sharing gateway"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", type=Path, help="YAML settings file")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=_serve)
+
+    demo = commands.add_parser(
+        "demo", help="play the crisis-notice story with two partner simulators"
+    )
+    demo.add_argument("--exit", action="store_true", help="stop after the story instead of serving")
+    demo.add_argument("--port", type=int, default=8080, help="gateway port (0 picks a free one)")
+    demo.set_defaults(run=_demo)
+
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db", required=True
+    )
+    up = db.add_parser("upgrade", help="apply migrations")
+    up.add_argument("--config", type=Path)
+    up.set_defaults(run=_db_upgrade)
+
+    audit = commands.add_parser("audit", help="audit ledger tools").add_subparsers(
+        dest="audit", required=True
+    )
+    verify = audit.add_parser("verify", help="verify the whole ledger (exit 0 intact, 1 not)")
+    verify.add_argument("--config", type=Path)
+    verify.set_defaults(run=_audit_verify)
+
+    schemas = commands.add_parser("schemas", help="canonical model schemas").add_subparsers(
+        dest="schemas", required=True
+    )
+    export = schemas.add_parser("export", help="write JSON Schemas to a directory")
+    export.add_argument("directory")
+    export.set_defaults(run=_schemas_export)
+
+    partners = commands.add_parser("partners", help="partner configuration helpers").add_subparsers(
+        dest="partners", required=True
+    )
+    hash_key = partners.add_parser(
+        "hash-key", help="print the SHA-256 to configure for an API key read from stdin"
+    )
+    hash_key.set_defaults(run=_hash_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``joinedup`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except ConfigurationError as exc:
+        print(f"configuration error: {exc.detail}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""The index: who is who. Identifiers, family links and the workers allocated to people.
+
+It learns from partner messages (and, for the demo, a seed file) and answers the questions routing
+and look-ups need. It never holds case or clinical content: identifiers, links, and workers'
+contact details only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import orjson
+from pydantic import TypeAdapter
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.settings import PartnerSettings
+from gateway.store.tables import family_links, person_identifiers, persons, worker_roles
+from schemas.facts import (
+    Fact,
+    FamilyRelationship,
+    Organisation,
+    Person,
+    RelationshipRole,
+    Worker,
+    WorkerRole,
+)
+from schemas.identifiers import LaChildId, NhsNumber, PersonIdentifier, Upn
+from schemas.message import CanonicalMessage
+
+_FACT = TypeAdapter(Fact)
+_PARENT_ROLES = frozenset(RelationshipRole) - {RelationshipRole.CHILD, RelationshipRole.OTHER}
+
+
+def person_keys(person: Person) -> list[str]:
+    """Index keys of a person's identifiers, NHS number first (the most trusted match)."""
+    ordered = sorted(person.identifiers, key=lambda i: 0 if isinstance(i, NhsNumber) else 1)
+    return [i.key for i in ordered if not (isinstance(i, Upn) and i.former)]
+
+
+def identifier_from_key(key: str) -> PersonIdentifier:
+    """Rebuild a typed identifier from its index key."""
+    kind, _, rest = key.partition(":")
+    if kind == "nhs":
+        return NhsNumber(value=rest)
+    if kind == "la":
+        la_code, _, value = rest.partition(":")
+        return LaChildId(la_code=la_code, value=value)
+    if kind == "upn":
+        return Upn(value=rest)
+    raise ValueError("unknown identifier key kind")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedRole:
+    """A worker allocated to a person, as the index knows it."""
+
+    person_id: str
+    role: str
+    organisation: str
+    partner: str
+    facts: tuple[Fact, ...]  # the WorkerRole first, then its Worker and Organisation if known
+    updated_at: datetime
+
+    @property
+    def role_fact(self) -> WorkerRole:
+        fact = self.facts[0]
+        if not isinstance(fact, WorkerRole):
+            raise TypeError("an indexed role starts with its WorkerRole fact")
+        return fact
+
+
+async def find_person(conn: AsyncConnection, keys: list[str]) -> str | None:
+    """The person id matching any of ``keys`` (in the order given), or None."""
+    if not keys:
+        return None
+    rows = (
+        await conn.execute(
+            select(person_identifiers.c.key, person_identifiers.c.person_id).where(
+                person_identifiers.c.key.in_(keys)
+            )
+        )
+    ).all()
+    by_key = {row[0]: row[1] for row in rows}
+    for key in keys:
+        if key in by_key:
+            return str(by_key[key])
+    return None
+
+
+async def identifiers_of(conn: AsyncConnection, person_id: str) -> list[str]:
+    """Every identifier key the index holds for a person."""
+    rows = await conn.execute(
+        select(person_identifiers.c.key)
+        .where(person_identifiers.c.person_id == person_id)
+        .order_by(person_identifiers.c.key)
+    )
+    return [str(r[0]) for r in rows]
+
+
+async def children_of(conn: AsyncConnection, person_id: str) -> list[str]:
+    """Ids of the children the index links to this person as a parent or carer."""
+    rows = await conn.execute(
+        select(family_links.c.child_id)
+        .where(family_links.c.parent_id == person_id)
+        .order_by(family_links.c.child_id)
+    )
+    return [str(r[0]) for r in rows]
+
+
+async def roles_for(conn: AsyncConnection, person_id: str, role: str) -> list[IndexedRole]:
+    """Workers in ``role`` for a person, one per organisation."""
+    rows = await conn.execute(
+        select(
+            worker_roles.c.person_id,
+            worker_roles.c.role,
+            worker_roles.c.organisation,
+            worker_roles.c.source_partner,
+            worker_roles.c.details,
+            worker_roles.c.updated_at,
+        )
+        .where(worker_roles.c.person_id == person_id, worker_roles.c.role == role)
+        .order_by(worker_roles.c.organisation)
+    )
+    found = []
+    for row in rows:
+        facts = tuple(_FACT.validate_python(f) for f in orjson.loads(row[4]))
+        found.append(IndexedRole(row[0], row[1], row[2], row[3], facts, row[5]))
+    return found
+
+
+@dataclass
+class Learnt:
+    """What one message taught the index: fact id to person id, and counts for the audit entry."""
+
+    person_ids: dict[str, str] = field(default_factory=dict)
+    persons: int = 0
+    identifiers: int = 0
+    family_links: int = 0
+    worker_roles: int = 0
+
+
+async def learn(
+    conn: AsyncConnection, message: CanonicalMessage, partner: PartnerSettings, learnt: Learnt
+) -> None:
+    """Record the people, family links and the sender's own workers that ``message`` names.
+
+    Runs inside the committer's transaction, which holds the ledger head lock, so the
+    check-then-insert below cannot race another writer.
+    """
+    now = datetime.now(UTC)
+    for fact in message.facts:
+        if isinstance(fact, Person):
+            await _learn_person(conn, fact, partner.id, now, learnt)
+    for fact in message.facts:
+        if isinstance(fact, FamilyRelationship):
+            await _learn_link(conn, fact, partner.id, now, learnt)
+    for fact in message.facts:
+        if isinstance(fact, WorkerRole):
+            await _learn_role(
+                conn, message=message, role=fact, partner=partner, now=now, learnt=learnt
+            )
+
+
+async def _learn_person(
+    conn: AsyncConnection, person: Person, partner: str, now: datetime, learnt: Learnt
+) -> None:
+    keys = person_keys(person)
+    if not keys:
+        return
+    person_id = await find_person(conn, keys)
+    if person_id is None:
+        person_id = str(uuid.uuid4())
+        await conn.execute(insert(persons).values(id=person_id, created_at=now))
+        learnt.persons += 1
+    known = set(await identifiers_of(conn, person_id))
+    for key in keys:
+        if key in known:
+            continue
+        # A key already held for someone else is a conflict to resolve by hand, never a merge.
+        if await find_person(conn, [key]) is not None:
+            continue
+        await conn.execute(
+            insert(person_identifiers).values(
+                key=key, person_id=person_id, source_partner=partner, updated_at=now
+            )
+        )
+        learnt.identifiers += 1
+    learnt.person_ids[person.id] = person_id
+
+
+async def _learn_link(
+    conn: AsyncConnection, link: FamilyRelationship, partner: str, now: datetime, learnt: Learnt
+) -> None:
+    if link.role is RelationshipRole.CHILD:
+        parent, child, role = (
+            learnt.person_ids.get(link.related_to),
+            learnt.person_ids.get(link.person),
+            RelationshipRole.PARENT,
+        )
+    elif link.role in _PARENT_ROLES:
+        parent, child, role = (
+            learnt.person_ids.get(link.person),
+            learnt.person_ids.get(link.related_to),
+            link.role,
+        )
+    else:
+        return
+    if parent is None or child is None or parent == child:
+        return
+    existing = (
+        await conn.execute(
+            select(family_links.c.role).where(
+                family_links.c.parent_id == parent, family_links.c.child_id == child
+            )
+        )
+    ).first()
+    if existing is None:
+        await conn.execute(
+            insert(family_links).values(
+                parent_id=parent,
+                child_id=child,
+                role=role.value,
+                source_partner=partner,
+                updated_at=now,
+            )
+        )
+        learnt.family_links += 1
+    elif role is not RelationshipRole.PARENT and existing[0] != role.value:
+        await conn.execute(
+            update(family_links)
+            .where(family_links.c.parent_id == parent, family_links.c.child_id == child)
+            .values(role=role.value, source_partner=partner, updated_at=now)
+        )
+
+
+def _organisation_code(message: CanonicalMessage, role: WorkerRole) -> str:
+    org = message.fact(role.organisation) if role.organisation else None
+    if isinstance(org, Organisation):
+        return org.ods_code or org.la_code or message.provenance.organisation
+    return message.provenance.organisation
+
+
+def _ended(role: WorkerRole, today: date) -> bool:
+    end = role.period.end if role.period else None
+    if end is None:
+        return False
+    end_date = end.date() if isinstance(end, datetime) else end
+    return end_date < today
+
+
+async def _learn_role(
+    conn: AsyncConnection,
+    *,
+    message: CanonicalMessage,
+    role: WorkerRole,
+    partner: PartnerSettings,
+    now: datetime,
+    learnt: Learnt,
+) -> None:
+    person_id = learnt.person_ids.get(role.subject) if role.subject else None
+    if person_id is None:
+        return
+    organisation = _organisation_code(message, role)
+    # SECURITY: a partner may only say who works for its own organisations; a trust cannot
+    # rewrite the council's record of a child's allocated social worker, nor the reverse.
+    if organisation not in partner.organisations:
+        return
+    where = (
+        worker_roles.c.person_id == person_id,
+        worker_roles.c.role == role.role.value,
+        worker_roles.c.organisation == organisation,
+    )
+    await conn.execute(delete(worker_roles).where(*where))
+    if _ended(role, now.date()):
+        return
+    related: list[Fact] = [role]
+    for ref in (role.worker, role.organisation):
+        fact = message.fact(ref) if ref else None
+        if isinstance(fact, Worker | Organisation):
+            related.append(fact)
+    details = orjson.dumps([f.model_dump(mode="json") for f in related]).decode()
+    await conn.execute(
+        insert(worker_roles).values(
+            person_id=person_id,
+            role=role.role.value,
+            organisation=organisation,
+            source_partner=partner.id,
+            details=details,
+            updated_at=now,
+        )
+    )
+    learnt.worker_roles += 1

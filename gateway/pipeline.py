@@ -1,0 +1,409 @@
+"""The exchange pipeline, legible in one place.
+
+    parse → check sender → resolve → decide → minimise → render → commit → 202
+
+``run_exchange`` is a plain loop over ``STAGES``, an explicit ordered tuple. Each stage reads and
+fills one :class:`Exchange`. Nothing is written until ``commit``, which hands one unit of work
+(index updates, the exchange record, outbox rows and an audit entry for every decision, permit or
+refuse) to the group committer: all of it lands, or none of it does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.base import Adapter, ParseContext, Rendered
+from gateway import index
+from gateway.audit.events import (
+    AuditEvent,
+    DisclosureDecided,
+    ExchangeReceived,
+    IndexUpdated,
+    NoRecipient,
+    WithheldRef,
+)
+from gateway.errors import Forbidden
+from gateway.policy.engine import Decision, decide
+from gateway.policy.minimise import minimise
+from gateway.recipients import Candidate, recipient_context
+from gateway.services import Services
+from gateway.settings import PartnerSettings
+from gateway.store.committer import UnitOfWork
+from gateway.store.tables import exchanges, outbox
+from schemas.disclosure import Addressee, Disclosure
+from schemas.facts import FamilyRelationship, Person, RelationshipRole, RoleKind
+from schemas.message import CanonicalMessage, MessageKind
+
+
+@dataclass
+class Routed:
+    """One candidate recipient and everything decided for it."""
+
+    candidate: Candidate
+    decision: Decision
+    disclosure: Disclosure | None = None
+    rendered: Rendered | None = None
+    outbox_id: str | None = None
+
+
+@dataclass
+class Exchange:
+    """The state of one exchange as it moves through the stages."""
+
+    partner: PartnerSettings
+    adapter: Adapter
+    body: bytes
+    request_id: str
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    exchange_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    message: CanonicalMessage | None = None
+    known: dict[str, str] = field(default_factory=dict)  # fact id -> indexed person id
+    candidates: list[Candidate] = field(default_factory=list)
+    routed: list[Routed] = field(default_factory=list)
+    no_recipient_reason: str | None = None
+    learnt: index.Learnt = field(default_factory=index.Learnt)
+    ledger_seqs: list[int] = field(default_factory=list)
+    summary: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def parsed(self) -> CanonicalMessage:
+        if self.message is None:
+            raise RuntimeError("stage ordering: the message has not been parsed")
+        return self.message
+
+
+Stage = Callable[[Exchange, Services], Awaitable[None]]
+
+
+async def parse(ex: Exchange, services: Services) -> None:
+    """Source adapter: bytes to a canonical message (InvalidMessage names every problem)."""
+    ex.message = ex.adapter.parse(ex.body, ParseContext(ex.partner.id, ex.received_at))
+
+
+async def check_sender(ex: Exchange, services: Services) -> None:
+    """The message must come from an organisation the authenticated partner speaks for."""
+    # SECURITY: without this, a partner could send messages in another organisation's name.
+    if ex.parsed.provenance.organisation not in ex.partner.organisations:
+        raise Forbidden("the message's sender organisation is not one this partner speaks for")
+
+
+async def resolve(ex: Exchange, services: Services) -> None:
+    """Match the message's people in the index and find who could receive it."""
+    message = ex.parsed
+    async with services.engine.connect() as conn:
+        for fact in message.facts:
+            if isinstance(fact, Person):
+                person_id = await index.find_person(conn, index.person_keys(fact))
+                if person_id is not None:
+                    ex.known[fact.id] = person_id
+        if message.kind is MessageKind.CRISIS_EVENT:
+            await _resolve_children(ex, conn)
+        else:
+            ex.no_recipient_reason = f"{message.kind.value} messages update the index only"
+
+
+async def _resolve_children(ex: Exchange, conn: AsyncConnection) -> None:
+    message = ex.parsed
+    subject_id = ex.known.get(message.subject)
+    children: list[str] = []
+    for fact in message.facts:
+        if not isinstance(fact, FamilyRelationship):
+            continue
+        if fact.person == message.subject and fact.role is not RelationshipRole.CHILD:
+            child = ex.known.get(fact.related_to)
+        elif fact.related_to == message.subject and fact.role is RelationshipRole.CHILD:
+            child = ex.known.get(fact.person)
+        else:
+            child = None
+        if child is not None and child not in children:
+            children.append(child)
+    if subject_id is not None:
+        children.extend(c for c in await index.children_of(conn, subject_id) if c not in children)
+    for child_id in children:
+        for role in await index.roles_for(conn, child_id, RoleKind.ALLOCATED_SOCIAL_WORKER):
+            ex.candidates.append(
+                Candidate(
+                    organisation=role.organisation,
+                    child_person_id=child_id,
+                    child_identifier_keys=tuple(await index.identifiers_of(conn, child_id)),
+                    addressee=role,
+                )
+            )
+    if not ex.candidates:
+        ex.no_recipient_reason = (
+            "no child of this person is known to have an allocated social worker"
+            if children
+            else "no child of this person is known to the index"
+        )
+
+
+async def decide_all(ex: Exchange, services: Services) -> None:
+    """Ask the policy engine about every candidate (default deny)."""
+    message = ex.parsed
+    for candidate in ex.candidates:
+        decision = decide(
+            services.agreements,
+            sender=message.provenance.organisation,
+            recipient=candidate.organisation,
+            kind=message.kind,
+            purpose=message.purpose,
+        )
+        ex.routed.append(Routed(candidate, decision))
+
+
+async def minimise_all(ex: Exchange, services: Services) -> None:
+    """Keep only what each permitted flow allows; build the disclosure with its manifest."""
+    message = ex.parsed
+    for routed in ex.routed:
+        decision = routed.decision
+        if not decision.permitted or decision.flow is None or decision.agreement is None:
+            continue
+        partner = services.settings.partner_for_organisation(routed.candidate.organisation)
+        if partner is None:
+            routed.decision = Decision(
+                decision.outcome.REFUSE,
+                "recipient-not-connected",
+                f"Organisation {routed.candidate.organisation} has no partner system configured "
+                "to receive it.",
+            )
+            continue
+        kept = minimise(message.facts, decision.flow)
+        context = recipient_context(routed.candidate, kept.facts, ex.known, partner)
+        if decision.purpose is None or decision.lawful_basis is None:
+            raise RuntimeError("a permit always names its purpose and lawful basis")
+        routed.disclosure = Disclosure(
+            disclosure_id=str(uuid.uuid4()),
+            exchange_id=ex.exchange_id,
+            kind=message.kind,
+            sender_partner=ex.partner.id,
+            sender_organisation=message.provenance.organisation,
+            recipient=Addressee(
+                partner=partner.id,
+                organisation=routed.candidate.organisation,
+                worker_role=context.addressee_id,
+            ),
+            agreement_id=decision.agreement.id,
+            agreement_version=decision.agreement.version,
+            flow_id=decision.flow.id,
+            purpose=decision.purpose,
+            lawful_basis=decision.lawful_basis,
+            subject=message.subject,
+            about=context.about,
+            facts=context.facts,
+            disclosed=kept.disclosed,
+            withheld=kept.withheld,
+            obligations=decision.flow.obligations,
+            created_at=ex.received_at,
+        )
+
+
+async def render_all(ex: Exchange, services: Services) -> None:
+    """Recipient adapter: each disclosure into the recipient's own format."""
+    for routed in ex.routed:
+        if routed.disclosure is None:
+            continue
+        partner = services.settings.partner(routed.disclosure.recipient.partner)
+        if partner is None:
+            raise RuntimeError("minimise_all only addresses configured partners")
+        routed.rendered = services.adapters[partner.format].render(routed.disclosure)
+        routed.outbox_id = str(uuid.uuid4())
+
+
+async def commit(ex: Exchange, services: Services) -> None:
+    """One atomic commit: index updates, exchange record, outbox rows and every audit entry."""
+    ex.summary = _summary(ex)
+    unit = UnitOfWork(events=lambda: _events(ex), writes=[_learn(ex, services), _record(ex)])
+    ex.ledger_seqs = await services.committer.submit(unit)
+    ex.summary["ledger_entries"] = len(ex.ledger_seqs)
+
+
+STAGES: tuple[Stage, ...] = (
+    parse,
+    check_sender,
+    resolve,
+    decide_all,
+    minimise_all,
+    render_all,
+    commit,
+)
+
+
+async def run_exchange(
+    ex: Exchange, services: Services, stages: tuple[Stage, ...] = STAGES
+) -> dict[str, object]:
+    """Run every stage in order; return the 202 summary."""
+    for stage in stages:
+        await stage(ex, services)
+    return ex.summary
+
+
+# --- commit helpers ---------------------------------------------------------------------------
+
+
+def _learn(ex: Exchange, services: Services) -> Callable[[AsyncConnection], Awaitable[None]]:
+    async def write(conn: AsyncConnection) -> None:
+        # A fresh record each attempt: a batch that failed and is retried alone must not carry
+        # person ids from the rolled-back attempt into its audit entries.
+        ex.learnt = index.Learnt()
+        await index.learn(conn, ex.parsed, ex.partner, ex.learnt)
+
+    return write
+
+
+def _record(ex: Exchange) -> Callable[[AsyncConnection], Awaitable[None]]:
+    async def write(conn: AsyncConnection) -> None:
+        await conn.execute(
+            insert(exchanges).values(
+                id=ex.exchange_id,
+                request_id=ex.request_id,
+                partner=ex.partner.id,
+                kind=ex.parsed.kind.value,
+                received_at=ex.received_at,
+                summary=orjson.dumps(ex.summary).decode(),
+            )
+        )
+        rows = [
+            {
+                "id": r.outbox_id,
+                "exchange_id": ex.exchange_id,
+                "disclosure_id": r.disclosure.disclosure_id,
+                "partner": r.disclosure.recipient.partner,
+                "request_id": ex.request_id,
+                "content_type": r.rendered.content_type,
+                "body": r.rendered.body,
+                "body_sha256": _sha256(r.rendered.body),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": ex.received_at,
+                "created_at": ex.received_at,
+            }
+            for r in ex.routed
+            if r.disclosure is not None and r.rendered is not None
+        ]
+        if rows:
+            await conn.execute(insert(outbox), rows)
+
+    return write
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _person_ids(ex: Exchange, *extra: str) -> tuple[str, ...]:
+    ids = {ex.learnt.person_ids.get(ex.parsed.subject) or ex.known.get(ex.parsed.subject)}
+    ids.update(extra)
+    return tuple(sorted(i for i in ids if i))
+
+
+def _events(ex: Exchange) -> list[AuditEvent]:
+    message = ex.parsed
+    common: dict[str, Any] = {
+        "at": ex.received_at,
+        "request_id": ex.request_id,
+        "exchange_id": ex.exchange_id,
+        "partner": ex.partner.id,
+    }
+    events: list[AuditEvent] = [
+        ExchangeReceived(
+            **common,
+            kind=message.kind.value,
+            sender_organisation=message.provenance.organisation,
+            source_message_id_sha256=_sha256(message.message_id.encode()),
+            body_sha256=_sha256(ex.body),
+            person_ids=_person_ids(ex),
+        )
+    ]
+    learnt = ex.learnt
+    if learnt.persons or learnt.identifiers or learnt.family_links or learnt.worker_roles:
+        events.append(
+            IndexUpdated(
+                **common,
+                persons=learnt.persons,
+                identifiers=learnt.identifiers,
+                family_links=learnt.family_links,
+                worker_roles=learnt.worker_roles,
+            )
+        )
+    for routed in ex.routed:
+        events.append(_decision_event(ex, routed, common))
+    if not ex.routed:
+        events.append(
+            NoRecipient(
+                **common,
+                kind=message.kind.value,
+                reason=ex.no_recipient_reason or "no recipient",
+                person_ids=_person_ids(ex),
+            )
+        )
+    return events
+
+
+def _decision_event(ex: Exchange, routed: Routed, common: dict[str, Any]) -> DisclosureDecided:
+    decision, disclosure = routed.decision, routed.disclosure
+    partner = disclosure.recipient.partner if disclosure else None
+    return DisclosureDecided(
+        **common,
+        outcome="permit" if disclosure is not None else "refuse",
+        reason_code=str(decision.reason_code),
+        explanation=decision.explanation,
+        kind=ex.parsed.kind.value,
+        recipient_partner=partner,
+        recipient_organisation=routed.candidate.organisation,
+        agreement_id=decision.agreement.id if decision.agreement else None,
+        agreement_version=decision.agreement.version if decision.agreement else None,
+        flow_id=decision.flow.id if decision.flow else None,
+        purpose=decision.purpose.value if decision.purpose else None,
+        lawful_basis=decision.lawful_basis.code if decision.lawful_basis else None,
+        disclosure_id=disclosure.disclosure_id if disclosure else None,
+        disclosed=disclosure.disclosed if disclosure else (),
+        withheld=tuple(
+            WithheldRef(element=w.element, reason_code=w.reason_code.value)
+            for w in (disclosure.withheld if disclosure else ())
+        ),
+        losses=tuple(loss.element for loss in routed.rendered.losses) if routed.rendered else (),
+        body_sha256=_sha256(routed.rendered.body) if routed.rendered else None,
+        person_ids=_person_ids(ex, routed.candidate.child_person_id),
+    )
+
+
+def _summary(ex: Exchange) -> dict[str, object]:
+    """The 202 body: ids and outcomes per recipient; withheld elements by class, no content."""
+    recipients = []
+    for routed in ex.routed:
+        entry: dict[str, object] = {
+            "organisation": routed.candidate.organisation,
+            "outcome": "permit" if routed.disclosure is not None else "refuse",
+            "reason_code": str(routed.decision.reason_code),
+        }
+        if routed.disclosure is not None:
+            entry["disclosure_id"] = routed.disclosure.disclosure_id
+            entry["agreement"] = {
+                "id": routed.disclosure.agreement_id,
+                "version": routed.disclosure.agreement_version,
+                "flow": routed.disclosure.flow_id,
+            }
+            entry["withheld"] = [
+                {"element": w.element, "reason_code": w.reason_code.value}
+                for w in routed.disclosure.withheld
+            ]
+        recipients.append(entry)
+    summary: dict[str, object] = {
+        "exchange_id": ex.exchange_id,
+        "request_id": ex.request_id,
+        "kind": ex.parsed.kind.value,
+        "received_at": ex.received_at.isoformat(),
+        "recipients": recipients,
+    }
+    if not recipients:
+        summary["no_recipient"] = ex.no_recipient_reason
+    return summary

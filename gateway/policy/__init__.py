@@ -1,0 +1,1 @@
+"""Policy: agreements loaded from files, the decision engine, and minimisation."""

@@ -1,0 +1,89 @@
+"""Error bodies: FHIR OperationOutcome on the FHIR door, RFC 9457 problem+json elsewhere.
+
+Both name the element and the reason; neither ever carries record content or a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from gateway.errors import GatewayError, InvalidInput, Issue
+
+PROBLEM_JSON = "application/problem+json"
+FHIR_JSON = "application/fhir+json"
+PROBLEM_BASE = "https://joined-up.org.uk/problems/"
+
+_SEVERITY_CODE = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    413: "too-long",
+    415: "not-supported",
+    422: "processing",
+    503: "transient",
+}
+
+
+def is_fhir_route(request: web.Request) -> bool:
+    """FHIR routes answer errors as OperationOutcome."""
+    return request.path.startswith("/fhir/") or request.path == "/fhir"
+
+
+def json_response(
+    body: Any, *, status: int = 200, content_type: str = "application/json"
+) -> web.Response:
+    """A JSON response serialised with orjson."""
+    return web.Response(body=orjson.dumps(body), status=status, content_type=content_type)
+
+
+def error_response(
+    request: web.Request, *, status: int, title: str, detail: str, issues: list[Issue] | None = None
+) -> web.Response:
+    """An error in the format the route's callers expect."""
+    issues = issues or []
+    if is_fhir_route(request):
+        return json_response(
+            _operation_outcome(status, detail, issues), status=status, content_type=FHIR_JSON
+        )
+    slug = title.lower().replace(" ", "-")
+    problem: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    request_id = request.get("request_id")
+    if request_id:
+        problem["request_id"] = request_id
+    if issues:
+        problem["errors"] = [
+            {"element": i.element, "reason": i.reason, "code": i.code} for i in issues
+        ]
+    return json_response(problem, status=status, content_type=PROBLEM_JSON)
+
+
+def gateway_error_response(request: web.Request, exc: GatewayError) -> web.Response:
+    """Render a deliberate gateway error."""
+    issues = exc.issues if isinstance(exc, InvalidInput) else None
+    return error_response(
+        request, status=exc.status, title=exc.title, detail=exc.detail, issues=issues
+    )
+
+
+def _operation_outcome(status: int, detail: str, issues: list[Issue]) -> dict[str, Any]:
+    code = _SEVERITY_CODE.get(status, "exception")
+    entries = [
+        {
+            "severity": "error",
+            "code": issue.code if status in (400, 422) else code,
+            "diagnostics": issue.reason,
+            "expression": [issue.element],
+        }
+        for issue in issues
+    ] or [{"severity": "error", "code": code, "diagnostics": detail}]
+    return {"resourceType": "OperationOutcome", "issue": entries}

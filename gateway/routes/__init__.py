@@ -1,0 +1,1 @@
+"""HTTP routes: the partner doors (messages, look-ups) and the ops endpoints."""

@@ -1,0 +1,54 @@
+"""The message doors: FHIR (``POST /fhir/$process-message``) and CSC (``POST /csc/messages``)."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from gateway.appkeys import DELIVERY, METRICS, SERVICES
+from gateway.auth import authenticate
+from gateway.errors import UnsupportedMediaType
+from gateway.pipeline import Exchange, run_exchange
+from gateway.responses import json_response
+
+
+async def _receive(request: web.Request, adapter_name: str) -> web.Response:
+    started = time.perf_counter()
+    services = request.app[SERVICES]
+    partner = authenticate(request, services.settings)
+    adapter = services.adapters[adapter_name]
+    if request.content_type not in adapter.content_types:
+        raise UnsupportedMediaType(
+            f"Content-Type must be one of: {', '.join(adapter.content_types)}"
+        )
+    body = await request.read()  # aiohttp enforces client_max_size: 413 beyond it
+    exchange = Exchange(
+        partner=partner, adapter=adapter, body=body, request_id=request["request_id"]
+    )
+    summary = await run_exchange(exchange, services)
+    metrics = request.app[METRICS]
+    metrics.exchanges.labels(exchange.parsed.kind.value).inc()
+    for routed in exchange.routed:
+        outcome = "permit" if routed.disclosure is not None else "refuse"
+        metrics.decisions.labels(outcome, str(routed.decision.reason_code)).inc()
+    metrics.latency.observe(time.perf_counter() - started)
+    if any(r.disclosure is not None for r in exchange.routed):
+        request.app[DELIVERY].wake()
+    return json_response(summary, status=202)
+
+
+async def fhir_process_message(request: web.Request) -> web.Response:
+    """Receive a FHIR R4 message Bundle from a trust."""
+    return await _receive(request, "fhir-r4")
+
+
+async def csc_message(request: web.Request) -> web.Response:
+    """Receive a children's social care JSON message from a council."""
+    return await _receive(request, "csc")
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the message doors."""
+    app.router.add_post("/fhir/$process-message", fhir_process_message)
+    app.router.add_post("/csc/messages", csc_message)

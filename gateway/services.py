@@ -1,0 +1,23 @@
+"""What the pipeline, the look-up door and the delivery worker share, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.base import Adapter
+from gateway.settings import Settings
+from gateway.store.committer import GroupCommitter
+from schemas.agreement import Agreement
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The gateway's dependencies, passed explicitly (no globals)."""
+
+    settings: Settings
+    engine: AsyncEngine
+    committer: GroupCommitter
+    agreements: list[Agreement]
+    adapters: dict[str, Adapter]

@@ -1,0 +1,157 @@
+"""Settings: a YAML file plus ``JOINEDUP_``-prefixed environment variables (pydantic-settings).
+
+With no configuration at all every command works on the demo's embedded defaults: a SQLite file
+under ``./var``, the example agreements and the two demo partners. Environment variables win over
+the file (for example ``JOINEDUP_DATABASE_URL``, an SQLAlchemy URL); nested values use ``__``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def bundled(relative: str) -> Path:
+    """A file shipped with the gateway: in the source tree, or inside the installed package."""
+    for base in (REPO_ROOT / "deploy", Path(__file__).resolve().parent / "_deploy"):
+        candidate = base / relative
+        if candidate.exists():
+            return candidate
+    return REPO_ROOT / "deploy" / relative
+
+
+def hash_api_key(key: str) -> str:
+    """How API keys are stored: SHA-256, hex. Keys are random 256-bit tokens, so a fast hash is
+    enough (a password hash protects low-entropy secrets; these are not)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class PartnerSettings(BaseModel):
+    """A partner system: who it speaks for, how it authenticates, where its deliveries go."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+    name: str
+    organisations: Annotated[tuple[str, ...], Field(min_length=1)]
+    format: str  # adapter name used for deliveries to it: "fhir-r4" or "csc"
+    # SECURITY: only hashes of API keys are configured; see hash_api_key.
+    api_key_sha256: tuple[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")], ...] = ()
+    endpoint: str | None = None  # where the delivery worker posts disclosures
+
+
+class DeliverySettings(BaseModel):
+    """The outbox worker's pacing."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    poll_interval: Annotated[float, Field(gt=0)] = 0.2
+    batch: Annotated[int, Field(gt=0)] = 50
+    max_attempts: Annotated[int, Field(gt=0)] = 8
+    backoff_base: Annotated[float, Field(gt=0)] = 0.5
+    backoff_cap: Annotated[float, Field(gt=0)] = 300.0
+    timeout: Annotated[float, Field(gt=0)] = 10.0
+    lease: Annotated[float, Field(gt=0)] = 60.0
+
+
+class Settings(BaseSettings):
+    """Every setting, with the embedded demo defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JOINEDUP_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database_url: str = "sqlite+aiosqlite:///var/joinedup.db"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    agreements_dir: Path = Field(default_factory=lambda: bundled("agreements"))
+    seed_file: Path | None = None
+    partners: tuple[PartnerSettings, ...] = Field(
+        default_factory=lambda: tuple(load_partner_file(bundled("demo/partners.yaml")))
+    )
+    max_body_bytes: Annotated[int, Field(gt=0)] = 1_048_576
+    log_level: str = "info"
+    log_format: str = "json"  # json | console
+    delivery: DeliverySettings = DeliverySettings()
+    auto_migrate: bool = True  # bring the database schema up to date at start-up
+    validate_fhir_models: bool = False  # full fhir.resources validation on every message (slow)
+    commit_max_batch: Annotated[int, Field(gt=0)] = 512
+
+    @field_validator("partners")
+    @classmethod
+    def _unique_partners(cls, value: tuple[PartnerSettings, ...]) -> tuple[PartnerSettings, ...]:
+        ids = [p.id for p in value]
+        if len(ids) != len(set(ids)):
+            raise ValueError("partner ids must be unique")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Order is precedence: explicit arguments, then the environment, then the YAML file.
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+    def partner(self, partner_id: str) -> PartnerSettings | None:
+        """The partner with this id, if configured."""
+        for p in self.partners:
+            if p.id == partner_id:
+                return p
+        return None
+
+    def partner_for_organisation(self, code: str) -> PartnerSettings | None:
+        """The partner that speaks for an organisation code."""
+        for p in self.partners:
+            if code in p.organisations:
+                return p
+        return None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from ``config_file`` (if given), the environment, and keyword overrides."""
+    if config_file is None:
+        return Settings(**overrides)
+    if not config_file.is_file():
+        raise FileNotFoundError(f"no configuration file at {config_file}")
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(yaml_file=config_file)
+
+    settings: Settings = FileSettings(**overrides)
+    if config_file is not None:
+        # Relative paths in a config file are relative to the file, not to the working directory.
+        base = config_file.resolve().parent
+        updates: dict[str, Any] = {}
+        if not settings.agreements_dir.is_absolute() and "agreements_dir" not in overrides:
+            updates["agreements_dir"] = base / settings.agreements_dir
+        if settings.seed_file is not None and not settings.seed_file.is_absolute():
+            updates["seed_file"] = base / settings.seed_file
+        if updates:
+            settings = settings.model_copy(update=updates)
+    return settings
+
+
+def load_partner_file(path: Path) -> list[PartnerSettings]:
+    """Partners from a YAML list (used for the embedded demo defaults)."""
+    if not path.exists():
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    return [PartnerSettings.model_validate(item) for item in data]
