@@ -47,7 +47,7 @@ def create_app(
     app[METRICS] = Metrics()
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, schema=settings.database_schema)
         if settings.auto_migrate:
             await migrate.upgrade(engine)
         committer = GroupCommitter(engine, max_batch=settings.commit_max_batch)

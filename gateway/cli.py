@@ -64,7 +64,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def run() -> None:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, schema=settings.database_schema)
         try:
             await upgrade(engine)
         finally:
@@ -82,7 +82,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def run() -> int:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, schema=settings.database_schema)
         try:
             async with engine.connect() as conn:
                 verdict = await verify_ledger(conn)

@@ -180,7 +180,7 @@ async def run_demo(*, port: int = 8080, exit_after: bool = False) -> int:
             )
             _show("answer", answer)
 
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, schema=settings.database_schema)
         async with engine.connect() as conn:
             verdict = await verify_ledger(conn)
         await engine.dispose()

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///var/joinedup.db"
+    database_schema: str | None = None  # PostgreSQL schema holding the tables (default: public)
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     agreements_dir: Path = Field(default_factory=lambda: bundled("agreements"))

@@ -10,8 +10,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An engine for ``url``; SQLite gets WAL, full fsync, foreign keys and BEGIN IMMEDIATE."""
+def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
+    """An engine for ``url``; SQLite gets WAL, full fsync, foreign keys and BEGIN IMMEDIATE.
+
+    ``schema`` (PostgreSQL only) puts every table in that schema, so several areas of a federation,
+    or several test runs, can share one database.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -19,7 +23,12 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if schema is not None:
+        connect_args["server_settings"] = {"search_path": schema}
+    return create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -1,0 +1,166 @@
+"""Shared fixtures: real SQLite and real PostgreSQL databases, settings, a running gateway.
+
+PostgreSQL comes from ``JOINEDUP_TEST_POSTGRES_URL`` (default: the local server on 127.0.0.1:5432,
+database ``test``). Each test gets its own schema, dropped afterwards. Where PostgreSQL cannot be
+reached its tests are skipped with a loud banner; under ``CI=true`` that is a failure instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from gateway.settings import PartnerSettings, Settings, bundled, hash_api_key
+
+PG_URL = os.environ.get(
+    "JOINEDUP_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TRUST_KEY = "test-trust-key-0123456789abcdef0123456789"
+COUNCIL_KEY = "test-council-key-0123456789abcdef012345678"
+OTHER_COUNCIL_KEY = "test-other-council-key-0123456789abcdef0123"
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+
+_pg_state: dict[str, str | None] = {}
+_pg_skipped: list[str] = []
+
+
+def _asyncpg_dsn() -> str:
+    return make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _probe() -> str | None:
+    try:
+        conn = await asyncpg.connect(_asyncpg_dsn(), timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+async def postgres_unreachable() -> str | None:
+    """Why PostgreSQL cannot be used, or None when it can (probed once per run)."""
+    if "reason" not in _pg_state:
+        _pg_state["reason"] = await _probe()
+    return _pg_state["reason"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Make skipped PostgreSQL tests impossible to miss."""
+    if _pg_skipped:
+        banner = "!" * 78
+        terminalreporter.write_line(banner, red=True, bold=True)
+        terminalreporter.write_line(
+            f"POSTGRESQL TESTS SKIPPED ({len(_pg_skipped)}): {_pg_state.get('reason')}",
+            red=True,
+            bold=True,
+        )
+        terminalreporter.write_line(
+            f"Set JOINEDUP_TEST_POSTGRES_URL or start PostgreSQL at {PG_URL}.", red=True
+        )
+        terminalreporter.write_line(banner, red=True, bold=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """A test database: its SQLAlchemy URL and, on PostgreSQL, the schema for this test."""
+
+    url: str
+    schema: str | None
+    backend: str
+
+
+async def _drop_schema(schema: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn())
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def _create_schema(schema: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn())
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, empty database: SQLite in a temporary file, or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield Database(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}", None, "sqlite")
+        return
+    reason = await postgres_unreachable()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"CI=true and PostgreSQL is unreachable at {PG_URL}: {reason}")
+        _pg_skipped.append(request.node.nodeid)
+        pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {reason}")
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    await _create_schema(schema)
+    try:
+        yield Database(PG_URL, schema, "postgresql")
+    finally:
+        await _drop_schema(schema)
+
+
+def partners(**endpoints: str) -> tuple[PartnerSettings, ...]:
+    """The test partners: a trust (RX9), its council (999) and a council with no agreement."""
+    return (
+        PartnerSettings(
+            id="trust-demo",
+            name="Test trust",
+            organisations=("RX9",),
+            format="fhir-r4",
+            api_key_sha256=(hash_api_key(TRUST_KEY),),
+            endpoint=endpoints.get("trust-demo"),
+        ),
+        PartnerSettings(
+            id="council-demo",
+            name="Test council",
+            organisations=("999",),
+            format="csc",
+            api_key_sha256=(hash_api_key(COUNCIL_KEY),),
+            endpoint=endpoints.get("council-demo"),
+        ),
+        PartnerSettings(
+            id="council-other",
+            name="Council without an agreement",
+            organisations=("998",),
+            format="csc",
+            api_key_sha256=(hash_api_key(OTHER_COUNCIL_KEY),),
+            endpoint=endpoints.get("council-other"),
+        ),
+    )
+
+
+def make_settings(database: Database, **overrides: object) -> Settings:
+    """Settings for a test gateway on ``database`` with the bundled example agreements."""
+    values: dict[str, object] = {
+        "database_url": database.url,
+        "database_schema": database.schema,
+        "agreements_dir": bundled("agreements"),
+        "partners": partners(),
+        "log_level": "debug",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No JOINEDUP_ variables leak in from the developer's shell."""
+    for key in list(os.environ):
+        if key.startswith("JOINEDUP_") and key != "JOINEDUP_TEST_POSTGRES_URL":
+            monkeypatch.delenv(key)
+    yield
