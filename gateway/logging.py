@@ -43,6 +43,9 @@ REDACTED_KEYS = frozenset(
         "query_string",
     }
 )
+# Ids the gateway generates itself (UUIDs): a UUID can contain a run of ten digits, and masking it
+# would break log correlation, so these keys are passed through as they are.
+GENERATED_ID_KEYS = frozenset({"request_id", "exchange_id", "outbox_id", "disclosure_id"})
 _PATTERNS = (
     re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)"),  # NHS numbers (and other 10-digit ids)
     re.compile(r"\b[A-Za-z]\d{11}[A-Za-z0-9]\b"),  # UPNs
@@ -66,6 +69,8 @@ def _scrub(value: Any) -> Any:
 def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
     """A structlog processor: drop content keys, mask identifier-shaped text everywhere."""
     for key in list(event_dict):
+        if key in GENERATED_ID_KEYS:
+            continue
         if key.lower() in REDACTED_KEYS:
             event_dict[key] = REDACTED
         else:
