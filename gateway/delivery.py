@@ -31,6 +31,12 @@ from gateway.store.tables import outbox
 log = structlog.get_logger(__name__)
 
 
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Seconds before the next attempt: capped exponential backoff with full jitter."""
+    ceiling = min(cap, base * 2 ** (attempt - 1))
+    return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
 @dataclass(frozen=True, slots=True)
 class Claimed:
     """One outbox row leased to this worker."""
@@ -171,11 +177,6 @@ class DeliveryWorker:
             "delivery_attempt", outbox_id=row.id, attempt=attempt, outcome=outcome, status=status
         )
 
-    def backoff(self, attempt: int) -> float:
-        """Capped exponential backoff with full jitter (seconds before the next attempt)."""
-        ceiling = min(self._settings.backoff_cap, self._settings.backoff_base * 2 ** (attempt - 1))
-        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
-
     async def _record(
         self,
         row: Claimed,
@@ -192,7 +193,14 @@ class DeliveryWorker:
         elif outcome == "dead":
             values.update(status="dead")
         else:
-            values.update(next_attempt_at=now + timedelta(seconds=self.backoff(attempt)))
+            values.update(
+                next_attempt_at=now
+                + timedelta(
+                    seconds=backoff_delay(
+                        attempt, self._settings.backoff_base, self._settings.backoff_cap
+                    )
+                )
+            )
 
         async def write(conn: AsyncConnection) -> None:
             await conn.execute(

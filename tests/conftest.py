@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 
 from gateway.settings import PartnerSettings, Settings, bundled, hash_api_key
 
+pytest_plugins = ["tests.gateway_harness"]
+
 PG_URL = os.environ.get(
     "JOINEDUP_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )

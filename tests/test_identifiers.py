@@ -62,7 +62,9 @@ def test_exactly_one_check_digit_fits_or_none(first_nine: str) -> None:
 
 def test_check_digit_ten_means_no_valid_number() -> None:
     """Nine digits whose remainder gives 10 have no valid check digit."""
-    impossible = next(f"{n:09d}" for n in range(10**6) if nhs_number_check_digit(f"{n:09d}") is None)
+    impossible = next(
+        f"{n:09d}" for n in range(10**6) if nhs_number_check_digit(f"{n:09d}") is None
+    )
     assert nhs_number_check_digit(impossible) is None
 
 
@@ -84,7 +86,9 @@ def test_la_child_ids_are_namespaced_by_la_code() -> None:
 def test_tokens() -> None:
     """system|value tokens become typed identifiers; unknown systems are refused."""
     assert NhsNumber(value="9000000009") == identifier_from_token(NHS_NUMBER_SYSTEM, "9000000009")
-    assert LaChildId(la_code="999", value="CH1") == identifier_from_token(LA_CHILD_ID_SYSTEM, "999/CH1")
+    assert LaChildId(la_code="999", value="CH1") == identifier_from_token(
+        LA_CHILD_ID_SYSTEM, "999/CH1"
+    )
     with pytest.raises(ValueError, match="unknown identifier system"):
         identifier_from_token("urn:x", "1")
     with pytest.raises(ValueError, match="<LA code>/<child id>"):

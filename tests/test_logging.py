@@ -33,7 +33,9 @@ def test_identifier_shaped_values_are_masked_anywhere() -> None:
 
 def test_content_keys_are_dropped_whatever_they_hold() -> None:
     """Keys that name record content are replaced outright."""
-    event = orjson.loads(_render(body="{...}", name="Jane", telecom="0113", Authorization="Bearer k"))
+    event = orjson.loads(
+        _render(body="{...}", name="Jane", telecom="0113", Authorization="Bearer k")
+    )
     assert {"body": REDACTED, "name": REDACTED, "telecom": REDACTED, "Authorization": REDACTED} == {
         k: event[k] for k in ("body", "name", "telecom", "Authorization")
     }

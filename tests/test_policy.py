@@ -33,9 +33,15 @@ def test_example_agreements_load() -> None:
 
 def test_crisis_flow_is_permitted_with_its_basis() -> None:
     """A crisis event from the trust to its council is permitted under the named flow and basis."""
-    d = decide(AGREEMENTS, sender="RX9", recipient="999", kind=MessageKind.CRISIS_EVENT, purpose=None)
+    d = decide(
+        AGREEMENTS, sender="RX9", recipient="999", kind=MessageKind.CRISIS_EVENT, purpose=None
+    )
     assert Outcome.PERMIT == d.outcome
-    assert ("demo-trust-council", 1, "crisis-notice") == (d.agreement.id, d.agreement.version, d.flow.id)  # type: ignore[union-attr]
+    assert ("demo-trust-council", 1, "crisis-notice") == (
+        d.agreement.id,
+        d.agreement.version,
+        d.flow.id,
+    )  # type: ignore[union-attr]
     assert Purpose.CRISIS_RESPONSE == d.purpose
     assert "art6(1)(e)+art9(2)(h)+sch1-para2" == d.lawful_basis.code  # type: ignore[union-attr]
     assert "crisis-notice" in d.explanation
@@ -76,7 +82,10 @@ def _facts() -> tuple[Person | CrisisEvent | Diagnosis, ...]:
             location="Place of safety suite",
             reason="clinical narrative",
             element_labels=(
-                ElementLabels(element="location", labels=SecurityLabels(sensitivity=frozenset({Sensitivity.PATLOC}))),
+                ElementLabels(
+                    element="location",
+                    labels=SecurityLabels(sensitivity=frozenset({Sensitivity.PATLOC})),
+                ),
             ),
         ),
         Diagnosis(
@@ -84,7 +93,9 @@ def _facts() -> tuple[Person | CrisisEvent | Diagnosis, ...]:
             subject="mum",
             code_system="http://snomed.info/sct",
             code="20010003",
-            labels=SecurityLabels(confidentiality=Confidentiality.R, sensitivity=frozenset({Sensitivity.PSY})),
+            labels=SecurityLabels(
+                confidentiality=Confidentiality.R, sensitivity=frozenset({Sensitivity.PSY})
+            ),
         ),
     )
 

@@ -42,15 +42,23 @@ def test_unknown_fields_are_an_error() -> None:
 def test_invalid_nhs_number_in_a_person_is_refused() -> None:
     """A person cannot carry an NHS number with a wrong check digit."""
     with pytest.raises(ValidationError, match="check digit"):
-        Person.model_validate({"id": "p", "identifiers": [{"type": "nhs-number", "value": "9000000008"}]})
+        Person.model_validate(
+            {"id": "p", "identifiers": [{"type": "nhs-number", "value": "9000000008"}]}
+        )
 
 
 def test_message_subject_must_be_a_person_in_the_message() -> None:
     """A message's subject refers to a person fact it holds."""
-    event = CrisisEvent(id="e", kind=CrisisKind.DETENTION, subject="p", period=Period(start=datetime.now(UTC)))
+    event = CrisisEvent(
+        id="e", kind=CrisisKind.DETENTION, subject="p", period=Period(start=datetime.now(UTC))
+    )
     with pytest.raises(ValidationError, match="subject must be a person"):
         CanonicalMessage(
-            message_id="m", kind=MessageKind.CRISIS_EVENT, subject="e", facts=(event,), provenance=_provenance()
+            message_id="m",
+            kind=MessageKind.CRISIS_EVENT,
+            subject="e",
+            facts=(event,),
+            provenance=_provenance(),
         )
 
 

@@ -21,7 +21,9 @@ from tests.conftest import Database
 
 
 def _event(n: int = 0) -> AuditEvent:
-    return IndexUpdated(at=datetime.now(UTC), persons=n, identifiers=0, family_links=0, worker_roles=0)
+    return IndexUpdated(
+        at=datetime.now(UTC), persons=n, identifiers=0, family_links=0, worker_roles=0
+    )
 
 
 def _unit(*events: AuditEvent) -> UnitOfWork:
@@ -143,7 +145,9 @@ async def test_inserted_entry_is_named(engine: AsyncEngine, committer: GroupComm
         last = (await conn.execute(select(ledger).where(ledger.c.seq == 3))).one()
     await _execute(
         engine,
-        insert(ledger).values(seq=4, entry=last.entry, prev_hash=last.entry_hash, entry_hash=last.entry_hash),
+        insert(ledger).values(
+            seq=4, entry=last.entry, prev_hash=last.entry_hash, entry_hash=last.entry_hash
+        ),
     )
     intact, bad, _ = await _verdict(engine)
     assert (False, 4) == (intact, bad)
@@ -154,7 +158,9 @@ async def test_reordered_entries_are_named(engine: AsyncEngine, committer: Group
     await _fill(committer, 10)
     async with engine.connect() as conn:
         six, seven = (
-            await conn.execute(select(ledger).where(ledger.c.seq.in_([6, 7])).order_by(ledger.c.seq))
+            await conn.execute(
+                select(ledger).where(ledger.c.seq.in_([6, 7])).order_by(ledger.c.seq)
+            )
         ).all()
     for seq, source in ((6, seven), (7, six)):
         await _execute(
@@ -202,7 +208,12 @@ async def test_unwritable_ledger_refuses_and_commits_nothing(
     async def record_exchange(conn: AsyncConnection) -> None:
         await conn.execute(
             insert(exchanges).values(
-                id="e1", request_id="r1", partner="p", kind="k", received_at=datetime.now(UTC), summary="{}"
+                id="e1",
+                request_id="r1",
+                partner="p",
+                kind="k",
+                received_at=datetime.now(UTC),
+                summary="{}",
             )
         )
 

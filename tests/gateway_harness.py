@@ -1,0 +1,124 @@
+"""A running gateway for end-to-end tests: real HTTP server, real database, real partner servers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.app import create_app
+from gateway.appkeys import SERVICES
+from gateway.audit.verify import Verdict, verify_ledger
+from gateway.settings import DeliverySettings
+from gateway.simulators import PartnerSimulator
+from gateway.store.tables import ledger
+from tests.conftest import (
+    COUNCIL_KEY,
+    FIXTURES,
+    OTHER_COUNCIL_KEY,
+    TRUST_KEY,
+    Database,
+    make_settings,
+    partners,
+)
+
+FHIR = "application/fhir+json"
+JSON = "application/json"
+
+
+def crisis_bundle() -> dict[str, Any]:
+    """The s136 crisis message fixture, as a dict to vary."""
+    loaded: dict[str, Any] = orjson.loads((FIXTURES / "fhir" / "crisis-s136.json").read_bytes())
+    return loaded
+
+
+def child_status(la_code: str = "999", la_child_id: str | None = None) -> dict[str, Any]:
+    """The council's child-status fixture, optionally for another council."""
+    loaded: dict[str, Any] = orjson.loads((FIXTURES / "csc" / "child-status.json").read_bytes())
+    loaded["la_code"] = la_code
+    if la_child_id is not None:
+        loaded["la_child_id"] = la_child_id
+    return loaded
+
+
+@dataclass
+class Harness:
+    """The gateway under test and the partner systems around it."""
+
+    client: TestClient[Any, Any]
+    council: PartnerSimulator
+    other: PartnerSimulator
+    trust: PartnerSimulator
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.client.app[SERVICES].engine
+
+    async def post_fhir(
+        self, body: bytes | dict[str, Any], key: str = TRUST_KEY, **headers: str
+    ) -> Any:
+        data = body if isinstance(body, bytes) else orjson.dumps(body)
+        return await self.client.post(
+            "/fhir/$process-message",
+            data=data,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": FHIR, **headers},
+        )
+
+    async def post_csc(self, body: bytes | dict[str, Any], key: str = COUNCIL_KEY) -> Any:
+        data = body if isinstance(body, bytes) else orjson.dumps(body)
+        return await self.client.post(
+            "/csc/messages",
+            data=data,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": JSON},
+        )
+
+    async def entries(self) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(ledger.c.entry).order_by(ledger.c.seq))
+            return [orjson.loads(r[0]) for r in rows]
+
+    async def count(self, table: Any) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+    async def verify(self) -> Verdict:
+        async with self.engine.connect() as conn:
+            return await verify_ledger(conn)
+
+
+async def start_harness(
+    aiohttp_client: Any, database: Database, *, council_fail_first: int = 0, **overrides: Any
+) -> AsyncIterator[Harness]:
+    """Start the partner simulators, then the gateway pointed at them."""
+    council = PartnerSimulator("council", fail_first=council_fail_first)
+    other, trust = PartnerSimulator("other council"), PartnerSimulator("trust")
+    endpoints = {
+        "council-demo": await council.start(),
+        "council-other": await other.start(),
+        "trust-demo": await trust.start(),
+    }
+    values: dict[str, Any] = {
+        "partners": partners(**endpoints),
+        "delivery": DeliverySettings(poll_interval=0.02, backoff_base=0.02, backoff_cap=0.1),
+    }
+    values.update(overrides)
+    client = await aiohttp_client(create_app(make_settings(database, **values)))
+    try:
+        yield Harness(client, council, other, trust)
+    finally:
+        await client.close()
+        for sim in (council, other, trust):
+            await sim.stop()
+
+
+@pytest.fixture
+async def h(aiohttp_client: Any, database: Database) -> AsyncIterator[Harness]:
+    """The default harness."""
+    async for h in start_harness(aiohttp_client, database):
+        yield h

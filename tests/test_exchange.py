@@ -1,0 +1,261 @@
+"""The crisis-notice exchange, end to end through a real HTTP server, database and partners."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import select, text
+
+from gateway.store.tables import exchanges, outbox, persons
+from tests.conftest import OTHER_COUNCIL_KEY, Database
+from tests.gateway_harness import Harness, child_status, crisis_bundle
+
+MOTHER_NHS = "9000000009"
+
+
+async def _story(h: Harness) -> dict[str, Any]:
+    response = await h.post_csc(child_status())
+    assert 202 == response.status
+    response = await h.post_fhir(crisis_bundle())
+    assert 202 == response.status
+    summary: dict[str, Any] = await response.json()
+    return summary
+
+
+async def test_crisis_notice_reaches_the_allocated_worker_without_the_diagnosis(h: Harness) -> None:
+    """The council's system receives a crisis notice; the diagnosis is absent and listed as withheld."""
+    summary = await _story(h)
+    assert [("999", "permit")] == [(r["organisation"], r["outcome"]) for r in summary["recipients"]]
+    received = await h.council.wait_for(1)
+    body = received[0].body
+    assert b"20010003" not in body
+    assert b"ersonality" not in body
+    notice = orjson.loads(body)
+    assert "diagnosis" in {w["element"] for w in notice["withheld"]}
+    assert received[0].idempotency_key is not None
+    assert summary["request_id"] == received[0].request_id
+    assert "diagnosis" in {w["element"] for w in summary["recipients"][0]["withheld"]}
+
+
+async def test_every_decision_is_in_an_intact_ledger(h: Harness) -> None:
+    """Receipt, index update, the permit and the delivery are ledger entries; the chain verifies."""
+    summary = await _story(h)
+    await h.council.wait_for(1)
+    for _ in range(100):
+        events = [e["event"] for e in await h.entries()]
+        if "delivery.attempted" in events:
+            break
+        await __import__("asyncio").sleep(0.02)
+    entries = await h.entries()
+    ours = [e for e in entries if e.get("exchange_id") == summary["exchange_id"]]
+    kinds = [e["event"] for e in ours]
+    assert [
+        "exchange.received",
+        "index.updated",
+        "disclosure.decided",
+        "delivery.attempted",
+    ] == kinds
+    decided = ours[2]
+    assert ("permit", "demo-trust-council", 1, "crisis-notice") == (
+        decided["outcome"],
+        decided["agreement_id"],
+        decided["agreement_version"],
+        decided["flow_id"],
+    )
+    assert "art6(1)(e)+art9(2)(h)+sch1-para2" == decided["lawful_basis"]
+    assert {"element": "diagnosis", "reason_code": "sensitivity-label"} in decided["withheld"]
+    assert summary["request_id"] == decided["request_id"]
+    verdict = await h.verify()
+    assert (True, len(entries)) == (verdict.intact, verdict.entries)
+    # Never record content: no identifier in any entry.
+    assert MOTHER_NHS not in orjson.dumps(entries).decode()
+
+
+async def test_delivered_body_is_purged(h: Harness) -> None:
+    """Once delivered, the outbox keeps the hash but not the body."""
+    await _story(h)
+    await h.council.wait_for(1)
+    for _ in range(100):
+        async with h.engine.connect() as conn:
+            row = (
+                await conn.execute(select(outbox.c.status, outbox.c.body, outbox.c.body_sha256))
+            ).one()
+        if row[0] == "delivered":
+            break
+        await __import__("asyncio").sleep(0.02)
+    assert ("delivered", None) == (row[0], row[1])
+    assert 64 == len(row[2])
+
+
+async def test_council_without_agreement_is_refused_and_recorded(h: Harness) -> None:
+    """A child also known to a council with no agreement: refused there, recorded, nothing sent."""
+    response = await h.post_csc(child_status("998", "OTHER-77"), key=OTHER_COUNCIL_KEY)
+    assert 202 == response.status
+    summary = await _story(h)
+    outcomes = sorted(
+        (r["organisation"], r["outcome"], r["reason_code"]) for r in summary["recipients"]
+    )
+    assert [("998", "refuse", "no-agreement"), ("999", "permit", "flow-permits")] == outcomes
+    await h.council.wait_for(1)
+    assert [] == h.other.received
+    refusals = [
+        e
+        for e in await h.entries()
+        if e["event"] == "disclosure.decided" and e["outcome"] == "refuse"
+    ]
+    assert ["998"] == [e["recipient_organisation"] for e in refusals]
+    assert "No data-sharing agreement" in refusals[0]["explanation"]
+
+
+async def test_parent_with_no_known_children_is_accepted_with_no_recipient(h: Harness) -> None:
+    """Not an error: 202, and the ledger records that there was no recipient."""
+    response = await h.post_fhir(crisis_bundle())
+    assert 202 == response.status
+    summary = await response.json()
+    assert [] == summary["recipients"]
+    assert summary["no_recipient"]
+    assert "exchange.no-recipient" in [e["event"] for e in await h.entries()]
+    assert [] == h.council.received
+
+
+async def _nothing_committed(h: Harness) -> None:
+    assert (0, 0, 0, 0) == (
+        await h.count(exchanges),
+        await h.count(outbox),
+        await h.count(persons),
+        len(await h.entries()),
+    )
+
+
+def _mutate(path: str) -> Any:
+    def apply(bundle: dict[str, Any]) -> bytes:
+        if path == "malformed":
+            return b'{"resourceType": "Bundle", '
+        if path == "not-a-bundle":
+            return orjson.dumps({"resourceType": "Patient", "id": "x"})
+        if path == "collection":
+            bundle["type"] = "collection"
+        elif path == "bad-nhs-number":
+            for entry in bundle["entry"]:
+                resource = entry["resource"]
+                if resource["resourceType"] == "Patient":
+                    resource["identifier"][0]["value"] = "9000000008"
+        elif path == "no-legal-status":
+            for entry in bundle["entry"]:
+                resource = entry["resource"]
+                if resource["resourceType"] == "Encounter":
+                    resource["extension"] = [
+                        e for e in resource.get("extension", []) if "LegalStatus" not in e["url"]
+                    ]
+        return orjson.dumps(bundle)
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    ("case", "expression"),
+    [
+        ("malformed", "(body)"),
+        ("not-a-bundle", "resourceType"),
+        ("collection", "Bundle.type"),
+        ("bad-nhs-number", "identifier"),
+        ("no-legal-status", "LegalStatus"),
+    ],
+)
+async def test_bad_fhir_is_a_specific_operation_outcome_and_commits_nothing(
+    h: Harness, case: str, expression: str
+) -> None:
+    """Each kind of bad message gets a 4xx OperationOutcome naming the element; nothing is stored."""
+    response = await h.post_fhir(_mutate(case)(crisis_bundle()))
+    assert 400 == response.status
+    assert "application/fhir+json" == response.content_type
+    outcome = await response.json()
+    assert "OperationOutcome" == outcome["resourceType"]
+    expressions = " ".join(
+        e for issue in outcome["issue"] for e in issue.get("expression", ["(body)"])
+    )
+    assert expression in expressions
+    text_body = orjson.dumps(outcome).decode()
+    assert "9000000008" not in text_body and MOTHER_NHS not in text_body
+    await _nothing_committed(h)
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Authorization": "Bearer not-a-key"}, 401),
+        ({"Authorization": ""}, 401),
+        ({"Content-Type": "application/xml"}, 415),
+    ],
+)
+async def test_refused_before_parsing(h: Harness, headers: dict[str, str], status: int) -> None:
+    """Unknown keys and unsupported media types are refused with OperationOutcome; nothing stored."""
+    response = await h.post_fhir(crisis_bundle(), **headers)
+    assert status == response.status
+    assert "OperationOutcome" == (await response.json())["resourceType"]
+    await _nothing_committed(h)
+
+
+async def test_partner_cannot_send_in_another_organisations_name(h: Harness) -> None:
+    """The council's key cannot submit a message whose sender is the trust."""
+    from tests.conftest import COUNCIL_KEY
+
+    response = await h.post_fhir(crisis_bundle(), key=COUNCIL_KEY)
+    assert 403 == response.status
+    await _nothing_committed(h)
+
+
+async def test_oversized_body_is_413(aiohttp_client: Any, database: Database) -> None:
+    """A body over max_body_bytes is refused with 413 and nothing is stored."""
+    from tests.gateway_harness import start_harness
+
+    async for h in start_harness(aiohttp_client, database, max_body_bytes=1024):
+        response = await h.post_fhir(crisis_bundle())
+        assert 413 == response.status
+        assert "OperationOutcome" == (await response.json())["resourceType"]
+        await _nothing_committed(h)
+
+
+async def test_unwritable_ledger_is_503_and_nothing_committed(
+    h: Harness, database: Database
+) -> None:
+    """Fail closed: when the ledger refuses writes, the exchange is refused with 503."""
+    async with h.engine.begin() as conn:
+        if database.backend == "sqlite":
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER deny BEFORE INSERT ON ledger BEGIN SELECT RAISE(ABORT, 'no'); END"
+                )
+            )
+        else:
+            await conn.execute(
+                text(
+                    "CREATE FUNCTION deny() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'no'; END $$ "
+                    "LANGUAGE plpgsql"
+                )
+            )
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER deny BEFORE INSERT ON ledger FOR EACH ROW EXECUTE FUNCTION deny()"
+                )
+            )
+    response = await h.post_fhir(crisis_bundle())
+    assert 503 == response.status
+    assert "OperationOutcome" == (await response.json())["resourceType"]
+    await _nothing_committed(h)
+
+
+async def test_request_ids(h: Harness) -> None:
+    """X-Request-ID is echoed, generated when absent, and must be a UUID; X-Correlation-ID echoes."""
+    rid = "2b0f8a52-8f1e-4a53-9a37-5a1b0e5d2c11"
+    response = await h.client.get(
+        "/_ping", headers={"X-Request-ID": rid, "X-Correlation-ID": "abc"}
+    )
+    assert (rid, "abc") == (response.headers["X-Request-ID"], response.headers["X-Correlation-ID"])
+    generated = (await h.client.get("/_ping")).headers["X-Request-ID"]
+    assert 36 == len(generated)
+    bad = await h.client.get("/_ping", headers={"X-Request-ID": "nope"})
+    assert 400 == bad.status
+    assert "application/problem+json" == bad.content_type
