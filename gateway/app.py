@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import structlog
-from adapters.registry import default_adapters
 from aiohttp import web
 
 from adapters.base import Adapter
+from adapters.registry import default_adapters
 from gateway.appkeys import DELIVERY, METRICS, SERVICES, SETTINGS
 from gateway.delivery import DeliveryWorker
 from gateway.metrics import Metrics

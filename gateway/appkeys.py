@@ -13,3 +13,5 @@ SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", Services)
 METRICS = web.AppKey("metrics", Metrics)
 DELIVERY = web.AppKey("delivery", DeliveryWorker)
+
+REQUEST_ID = web.RequestKey("request_id", str)

@@ -139,7 +139,13 @@ async def run_demo(*, port: int = 8080, exit_after: bool = False) -> int:
             )
             _show("summary", body)
 
-            received = await council.wait_for(1)
+            try:
+                received = await council.wait_for(1)
+            except TimeoutError:
+                _say(
+                    "3. FAILED", "No crisis notice reached the council's system within 10 seconds."
+                )
+                return 1
             notice = orjson.loads(received[0].body)
             diagnosis_absent = (
                 b"20010003" not in received[0].body and b"ersonality" not in received[0].body

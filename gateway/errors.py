@@ -8,10 +8,11 @@
     ├── Unauthenticated         401: no or unknown credentials
     ├── Forbidden               403: authenticated, but not allowed (sender mismatch, role)
     ├── NotFound                404
-    ├── Refused                 a policy outcome: a decision not to disclose. Caught in exactly one
-    │                           place (the pipeline), which audits it; never an HTTP error by itself
     ├── ConfigurationError      invalid settings, agreements or partner configuration (start-up)
     └── Unavailable             503: the ledger or store cannot be written; nothing was committed
+
+A decision not to disclose is not an exception: the policy engine returns it as a value
+(``gateway.policy.engine.Decision``), and the pipeline audits every one, permit or refuse.
 
 Error texts name elements and rules, never values: they reach partners and logs, and must not
 carry identifiers or record content.
@@ -97,17 +98,6 @@ class NotFound(GatewayError):
 
     status = 404
     title = "Not found"
-
-
-class Refused(GatewayError):
-    """A policy decision not to disclose; carries a reason code for the audit entry."""
-
-    status = 403
-    title = "Refused by policy"
-
-    def __init__(self, detail: str, reason_code: str) -> None:
-        super().__init__(detail)
-        self.reason_code = reason_code
 
 
 class ConfigurationError(GatewayError):

@@ -153,7 +153,14 @@ async def learn(
     now = datetime.now(UTC)
     for fact in message.facts:
         if isinstance(fact, Person):
-            await _learn_person(conn, fact, partner.id, now, learnt)
+            await _learn_person(
+                conn,
+                fact,
+                partner=partner.id,
+                organisations=partner.organisations,
+                now=now,
+                learnt=learnt,
+            )
     for fact in message.facts:
         if isinstance(fact, FamilyRelationship):
             await _learn_link(conn, fact, partner.id, now, learnt)
@@ -165,13 +172,30 @@ async def learn(
 
 
 async def _learn_person(
-    conn: AsyncConnection, person: Person, partner: str, now: datetime, learnt: Learnt
+    conn: AsyncConnection,
+    person: Person,
+    *,
+    partner: str,
+    organisations: tuple[str, ...],
+    now: datetime,
+    learnt: Learnt,
 ) -> None:
-    keys = person_keys(person)
-    if not keys:
+    # SECURITY: an LA child id is the issuing council's to assign. Another partner quoting one
+    # may use it to find the child, but never attach it to a person: a wrong link would send a
+    # notice to the wrong child's social worker.
+    keys = [
+        i.key
+        for i in person.identifiers
+        if not (isinstance(i, LaChildId) and i.la_code not in organisations)
+        and not (isinstance(i, Upn) and i.former)
+    ]
+    lookup_keys = person_keys(person)
+    if not lookup_keys:
         return
-    person_id = await find_person(conn, keys)
+    person_id = await find_person(conn, lookup_keys)
     if person_id is None:
+        if not keys:
+            return
         person_id = str(uuid.uuid4())
         await conn.execute(insert(persons).values(id=person_id, created_at=now))
         learnt.persons += 1

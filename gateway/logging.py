@@ -104,5 +104,20 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    # Libraries log through the standard library (aiohttp, SQLAlchemy, asyncio): send their records
+    # through the same chain, redaction included, so no handler writes an unredacted line.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=processors(json=fmt == "json")[:-1],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                processors(json=fmt == "json")[-1],
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
     # aiohttp's access log would print query strings; it is replaced by our own request log.
     logging.getLogger("aiohttp.access").disabled = True

@@ -9,6 +9,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.appkeys import METRICS, REQUEST_ID
 from gateway.errors import GatewayError
 from gateway.responses import error_response, gateway_error_response
 
@@ -34,7 +35,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             request_id = str(uuid.UUID(supplied))
         except ValueError:
             bad_id = True
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
     response: web.StreamResponse
     if bad_id:
@@ -70,10 +71,12 @@ async def error_rendering(request: web.Request, handler: Handler) -> web.StreamR
             log.error("gateway_error", error=type(exc).__name__)
         else:
             log.info("request_rejected", error=type(exc).__name__, status=exc.status)
+        request.app[METRICS].rejected.labels(str(exc.status)).inc()
         return gateway_error_response(request, exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        request.app[METRICS].rejected.labels(str(exc.status)).inc()
         detail = {
             404: "no such route",
             405: "method not allowed on this route",

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gateway.appkeys import REQUEST_ID
 from gateway.errors import GatewayError, InvalidInput, Issue
 
 PROBLEM_JSON = "application/problem+json"
@@ -57,7 +58,7 @@ def error_response(
         "status": status,
         "detail": detail,
     }
-    request_id = request.get("request_id")
+    request_id = request.get(REQUEST_ID)
     if request_id:
         problem["request_id"] = request_id
     if issues:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,9 +160,8 @@ def make_settings(database: Database, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No JOINEDUP_ variables leak in from the developer's shell."""
     for key in list(os.environ):
         if key.startswith("JOINEDUP_") and key != "JOINEDUP_TEST_POSTGRES_URL":
             monkeypatch.delenv(key)
-    yield

@@ -21,7 +21,6 @@ from gateway.store.tables import ledger
 from tests.conftest import (
     COUNCIL_KEY,
     FIXTURES,
-    OTHER_COUNCIL_KEY,
     TRUST_KEY,
     Database,
     make_settings,

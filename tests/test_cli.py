@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,6 @@ async def _ledger_of(database: Database, entries: int) -> None:
     engine = create_engine(database.url, schema=database.schema)
     committer = GroupCommitter(engine)
     await committer.start()
-    from datetime import UTC, datetime
-
     event = IndexUpdated(
         at=datetime.now(UTC), persons=1, identifiers=1, family_links=0, worker_roles=0
     )

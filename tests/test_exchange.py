@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -9,8 +10,8 @@ import pytest
 from sqlalchemy import select, text
 
 from gateway.store.tables import exchanges, outbox, persons
-from tests.conftest import OTHER_COUNCIL_KEY, Database
-from tests.gateway_harness import Harness, child_status, crisis_bundle
+from tests.conftest import COUNCIL_KEY, OTHER_COUNCIL_KEY, Database
+from tests.gateway_harness import Harness, child_status, crisis_bundle, start_harness
 
 MOTHER_NHS = "9000000009"
 
@@ -47,7 +48,7 @@ async def test_every_decision_is_in_an_intact_ledger(h: Harness) -> None:
         events = [e["event"] for e in await h.entries()]
         if "delivery.attempted" in events:
             break
-        await __import__("asyncio").sleep(0.02)
+        await asyncio.sleep(0.02)
     entries = await h.entries()
     ours = [e for e in entries if e.get("exchange_id") == summary["exchange_id"]]
     kinds = [e["event"] for e in ours]
@@ -84,7 +85,7 @@ async def test_delivered_body_is_purged(h: Harness) -> None:
             ).one()
         if row[0] == "delivered":
             break
-        await __import__("asyncio").sleep(0.02)
+        await asyncio.sleep(0.02)
     assert ("delivered", None) == (row[0], row[1])
     assert 64 == len(row[2])
 
@@ -178,7 +179,8 @@ async def test_bad_fhir_is_a_specific_operation_outcome_and_commits_nothing(
     )
     assert expression in expressions
     text_body = orjson.dumps(outcome).decode()
-    assert "9000000008" not in text_body and MOTHER_NHS not in text_body
+    assert "9000000008" not in text_body
+    assert MOTHER_NHS not in text_body
     await _nothing_committed(h)
 
 
@@ -200,8 +202,6 @@ async def test_refused_before_parsing(h: Harness, headers: dict[str, str], statu
 
 async def test_partner_cannot_send_in_another_organisations_name(h: Harness) -> None:
     """The council's key cannot submit a message whose sender is the trust."""
-    from tests.conftest import COUNCIL_KEY
-
     response = await h.post_fhir(crisis_bundle(), key=COUNCIL_KEY)
     assert 403 == response.status
     await _nothing_committed(h)
@@ -209,8 +209,6 @@ async def test_partner_cannot_send_in_another_organisations_name(h: Harness) -> 
 
 async def test_oversized_body_is_413(aiohttp_client: Any, database: Database) -> None:
     """A body over max_body_bytes is refused with 413 and nothing is stored."""
-    from tests.gateway_harness import start_harness
-
     async for h in start_harness(aiohttp_client, database, max_body_bytes=1024):
         response = await h.post_fhir(crisis_bundle())
         assert 413 == response.status

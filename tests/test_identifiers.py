@@ -37,7 +37,7 @@ def test_spaces_are_removed() -> None:
         ("900000000", "exactly 10 digits"),
         ("90000000091", "exactly 10 digits"),
         ("900000000X", "exactly 10 digits"),
-        ("９０００００００09", "exactly 10 digits"),
+        ("\uff19\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff1009", "exactly 10 digits"),
     ],
 )
 def test_invalid_numbers_are_refused_with_the_rule(number: str, reason: str) -> None:

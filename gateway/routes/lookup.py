@@ -15,7 +15,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from gateway import index
-from gateway.appkeys import SERVICES
+from gateway.appkeys import REQUEST_ID, SERVICES
 from gateway.audit.events import LookupDecided, WithheldRef
 from gateway.auth import authenticate
 from gateway.errors import InvalidInput, Issue, NotFound
@@ -90,7 +90,7 @@ async def workers(request: web.Request) -> web.Response:
     identifier = _identifier(request)
     role = _role(request)
     now = datetime.now(UTC)
-    common = {"at": now, "request_id": request["request_id"], "partner": partner.id}
+    common = {"at": now, "request_id": request[REQUEST_ID], "partner": partner.id}
 
     async with services.engine.connect() as conn:
         person_id = await index.find_person(conn, [identifier.key])
@@ -100,29 +100,23 @@ async def workers(request: web.Request) -> web.Response:
     answers: list[dict[str, Any]] = []
     withheld: list[dict[str, str]] = []
     for held in found:
-        decision = next(
-            (
-                d
-                for d in (
-                    decide(
-                        services.agreements,
-                        sender=held.organisation,
-                        recipient=org,
-                        kind=MessageKind.WORKER_CONTACT,
-                        purpose=None,
-                    )
-                    for org in partner.organisations
-                )
-                if d.permitted
-            ),
-            None,
-        )
-        if decision is None or decision.flow is None or decision.agreement is None:
+        decisions = [
+            decide(
+                services.agreements,
+                sender=held.organisation,
+                recipient=org,
+                kind=MessageKind.WORKER_CONTACT,
+                purpose=None,
+            )
+            for org in partner.organisations
+        ]
+        decision = next((d for d in decisions if d.permitted), decisions[0])
+        if not decision.permitted or decision.flow is None or decision.agreement is None:
             events.append(
                 LookupDecided(
                     **common,
                     outcome="refuse",
-                    reason_code="no-agreement",
+                    reason_code=str(decision.reason_code),
                     role=role.value,
                     person_ids=(held.person_id,),
                 )

@@ -6,7 +6,7 @@ import time
 
 from aiohttp import web
 
-from gateway.appkeys import DELIVERY, METRICS, SERVICES
+from gateway.appkeys import DELIVERY, METRICS, REQUEST_ID, SERVICES
 from gateway.auth import authenticate
 from gateway.errors import UnsupportedMediaType
 from gateway.pipeline import Exchange, run_exchange
@@ -23,9 +23,7 @@ async def _receive(request: web.Request, adapter_name: str) -> web.Response:
             f"Content-Type must be one of: {', '.join(adapter.content_types)}"
         )
     body = await request.read()  # aiohttp enforces client_max_size: 413 beyond it
-    exchange = Exchange(
-        partner=partner, adapter=adapter, body=body, request_id=request["request_id"]
-    )
+    exchange = Exchange(partner=partner, adapter=adapter, body=body, request_id=request[REQUEST_ID])
     summary = await run_exchange(exchange, services)
     metrics = request.app[METRICS]
     metrics.exchanges.labels(exchange.parsed.kind.value).inc()

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.audit.chain import chain_hash
 from gateway.audit.events import AuditEvent, IndexUpdated
 from gateway.audit.verify import verify_ledger
 from gateway.errors import Unavailable
@@ -119,8 +120,6 @@ async def test_edited_entry_with_recomputed_hash_is_caught_at_the_next(
         row = (
             await conn.execute(select(ledger.c.entry, ledger.c.prev_hash).where(ledger.c.seq == 5))
         ).one()
-    from gateway.audit.chain import chain_hash
-
     edited = row[0].replace('"partner":null', '"partner":"x"')
     await _execute(
         engine,
