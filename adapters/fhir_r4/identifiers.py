@@ -1,0 +1,118 @@
+"""Person identifiers in FHIR: NHS number (with verification status), LA child id, UPN.
+
+The LA child id has no national FHIR system. Joined-up writes it in the system
+``https://joined-up.org.uk/Id/la-child-id`` with the value ``<DfE LA code>/<council's child id>``,
+for example ``999/CH000123``: a council's child id means nothing without the council, and one
+identifier carries both. A UPN whose ``use`` is ``old`` is a former UPN.
+"""
+
+from __future__ import annotations
+
+import re
+
+from adapters.fhir_r4.codes import (
+    NHS_VERIFICATION_EXTENSION,
+    NHS_VERIFICATION_SYSTEM,
+    NHS_VERIFICATION_SYSTEMS,
+)
+from adapters.fhir_r4.walk import Issues, JsonObject, child_object, child_str, codings, extensions
+from adapters.fhir_r4.walk import objects as each
+from schemas.identifiers import (
+    LA_CHILD_ID_SYSTEM,
+    NHS_NUMBER_SYSTEM,
+    UPN_SYSTEM,
+    LaChildId,
+    NhsNumber,
+    NhsNumberVerification,
+    PersonIdentifier,
+    Upn,
+    validate_nhs_number,
+)
+
+_LA_CHILD_ID = re.compile(r"^(\d{3})/([\x21-\x7e]{1,64})$")
+_UPN = re.compile(r"^[A-Za-z]\d{11}[A-Za-z\d]$")
+_VERIFICATIONS = {v.value: v for v in NhsNumberVerification}
+
+
+def read_identifiers(resource: JsonObject, path: str, issues: Issues) -> list[PersonIdentifier]:
+    """The NHS numbers, LA child ids and UPNs of a Patient or RelatedPerson (others ignored)."""
+    found: list[PersonIdentifier] = []
+    for id_path, identifier in each(resource, "identifier", path, issues):
+        system = child_str(identifier, "system", id_path, issues)
+        if system not in (NHS_NUMBER_SYSTEM, LA_CHILD_ID_SYSTEM, UPN_SYSTEM):
+            continue  # a local record number: not an identifier the gateway matches on
+        value = child_str(identifier, "value", id_path, issues, required=True)
+        if value is None:
+            continue
+        value_path = f"{id_path}.value"
+        if system == NHS_NUMBER_SYSTEM:
+            nhs = _nhs_number(identifier, value, id_path, issues)
+            if nhs is not None:
+                found.append(nhs)
+        elif system == LA_CHILD_ID_SYSTEM:
+            match = _LA_CHILD_ID.match(value)
+            if match is None:
+                issues.add(
+                    value_path,
+                    "must be the council's three-digit DfE LA code, a slash, then its child id",
+                    "value",
+                )
+            else:
+                found.append(LaChildId(la_code=match[1], value=match[2]))
+        elif _UPN.match(value) is None:
+            issues.add(
+                value_path, "a UPN is a letter, eleven digits, then a digit or a letter", "value"
+            )
+        else:
+            found.append(Upn(value=value, former=identifier.get("use") == "old"))
+    return found
+
+
+def _nhs_number(identifier: JsonObject, value: str, path: str, issues: Issues) -> NhsNumber | None:
+    try:
+        digits = validate_nhs_number(value)
+    except ValueError as exc:
+        # The validator's message names the rule broken (length, check digit), never the number.
+        issues.add(f"{path}.value", str(exc), "value")
+        return None
+    return NhsNumber(value=digits, verification=_verification(identifier, path, issues))
+
+
+def _verification(
+    identifier: JsonObject, path: str, issues: Issues
+) -> NhsNumberVerification | None:
+    for ext_path, ext in extensions(identifier, NHS_VERIFICATION_EXTENSION, path, issues):
+        concept = child_object(ext, "valueCodeableConcept", ext_path, issues, required=True)
+        if concept is None:
+            return None
+        concept_path = f"{ext_path}.valueCodeableConcept"
+        for coding_path, system, code, _ in codings(concept, concept_path, issues):
+            if system not in NHS_VERIFICATION_SYSTEMS:
+                issues.add(
+                    f"{coding_path}.system",
+                    "is not the UK Core NHS number verification status code system",
+                    "code-invalid",
+                )
+            elif code not in _VERIFICATIONS:
+                issues.add(f"{coding_path}.code", "must be a code from 01 to 08", "code-invalid")
+            else:
+                return _VERIFICATIONS[code]
+    return None
+
+
+def identifier_json(identifier: PersonIdentifier) -> JsonObject:
+    """A FHIR Identifier for a canonical person identifier (used by the renderer)."""
+    if isinstance(identifier, NhsNumber):
+        nhs: JsonObject = {"system": NHS_NUMBER_SYSTEM, "value": identifier.value}
+        if identifier.verification is not None:
+            coding = {"system": NHS_VERIFICATION_SYSTEM, "code": identifier.verification.value}
+            nhs["extension"] = [
+                {"url": NHS_VERIFICATION_EXTENSION, "valueCodeableConcept": {"coding": [coding]}}
+            ]
+        return nhs
+    if isinstance(identifier, LaChildId):
+        return {"system": LA_CHILD_ID_SYSTEM, "value": f"{identifier.la_code}/{identifier.value}"}
+    upn: JsonObject = {"system": UPN_SYSTEM, "value": identifier.value}
+    if identifier.former:
+        upn["use"] = "old"
+    return upn
