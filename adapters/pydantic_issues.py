@@ -63,19 +63,30 @@ def _is_name(part: str) -> bool:
     return part.replace("_", "a").isalnum()
 
 
-def location(root: str, loc: Sequence[int | str]) -> str:
-    """A JSON path (root ``$``) or FHIRPath-like location (root ``Bundle``) for a pydantic loc."""
+def location(root: str, loc: Sequence[int | str], tags: frozenset[str] = frozenset()) -> str:
+    """A JSON path (root ``$``) or FHIRPath-like location (root ``Bundle``) for a pydantic loc.
+
+    ``tags`` are discriminated-union tags (``person``, ``nhs-number``): pydantic puts the tag after
+    the array index of a union item, but it is not an element of the document, so it is dropped.
+    """
     path = root
+    previous: int | str | None = None
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif _is_name(part):
+        elif _is_name(part) and not (isinstance(previous, int) and part in tags):
             path += f".{part}"
+        previous = part
     return path
 
 
 def issues_from(
-    exc: ValidationError, *, root: str, trust_messages: bool, body_element: str = "(body)"
+    exc: ValidationError,
+    *,
+    root: str,
+    trust_messages: bool,
+    body_element: str = "(body)",
+    tags: frozenset[str] = frozenset(),
 ) -> list[Issue]:
     """One Issue per pydantic error, located under ``root``, never quoting the input.
 
@@ -90,7 +101,7 @@ def issues_from(
         if kind == "json_invalid" and not err["loc"]:
             issues.append(Issue(body_element, "is not well-formed JSON", "structure"))
             continue
-        element = location(root, err["loc"])
+        element = location(root, err["loc"], tags)
         context = err.get("ctx") or {}
         if kind in ("value_error", "assertion_error"):
             reason = str(context.get("error", "")) if trust_messages else ""
