@@ -29,6 +29,7 @@ _CONFIDENTIALITY: dict[str, Confidentiality] = {
 _RANK = {Confidentiality.N: 0, Confidentiality.R: 1, Confidentiality.V: 2}
 _SENSITIVITIES = {s.value: s for s in Sensitivity}
 _OBLIGATIONS = {o.value: o for o in Obligation}
+_UNLABELLED = SecurityLabels()  # immutable, so one instance serves every unlabelled resource
 
 
 def merge(first: SecurityLabels, second: SecurityLabels) -> SecurityLabels:
@@ -44,7 +45,7 @@ def read_security(
     resource: JsonObject, path: str, issues: Issues, base: SecurityLabels | None = None
 ) -> SecurityLabels:
     """The labels in ``meta.security``, merged with ``base`` (the adapter's own labelling)."""
-    labels = base or SecurityLabels()
+    labels = base or _UNLABELLED
     meta = child_object(resource, "meta", path, issues)
     if meta is None:
         return labels
