@@ -81,7 +81,12 @@ async def _closed_loop(
 
 
 async def _open_loop(
-    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], rate: float, n: int
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    rate: float,
+    n: int,
 ) -> tuple[list[float], float]:
     latencies: list[float] = []
 
@@ -122,14 +127,16 @@ def _start(args: list[str]) -> subprocess.Popen[bytes]:
 
 
 async def _seed(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
             f"{base}/csc/messages",
             data=CHILD_STATUS.read_bytes(),
             headers={"Authorization": f"Bearer {COUNCIL_KEY}", "Content-Type": "application/json"},
-        ) as response:
-            if response.status != 202:
-                raise RuntimeError(f"seeding failed: {response.status} {await response.text()}")
+        ) as response,
+    ):
+        if response.status != 202:
+            raise RuntimeError(f"seeding failed: {response.status} {await response.text()}")
 
 
 async def run(n: int, c: int, database: str | None) -> dict[str, Figures]:
@@ -165,7 +172,9 @@ def main() -> None:
     args = parser.parse_args()
     results = asyncio.run(run(args.requests, args.concurrency, args.database))
     echo, gateway = results["echo"], results["gateway"]
-    print(f"crisis message: {CRISIS.stat().st_size} bytes; {args.requests} requests, concurrency {args.concurrency}")
+    print(
+        f"crisis message: {CRISIS.stat().st_size} bytes; {args.requests} requests, concurrency {args.concurrency}"
+    )
     for name, f in results.items():
         print(
             f"{name:8} peak {f.peak_rps:8.0f} req/s | at half peak ({f.paced_rps:6.0f} req/s): "

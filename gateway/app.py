@@ -26,7 +26,7 @@ from gateway.services import Services
 from gateway.settings import Settings
 from gateway.store import migrate
 from gateway.store.committer import GroupCommitter
-from gateway.store.engine import create_engine
+from gateway.store.engine import create_engine, create_writer_engine
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +50,8 @@ def create_app(
         engine = create_engine(settings.database_url, schema=settings.database_schema)
         if settings.auto_migrate:
             await migrate.upgrade(engine)
-        committer = GroupCommitter(engine, max_batch=settings.commit_max_batch)
+        writer = create_writer_engine(settings.database_url, schema=settings.database_schema)
+        committer = GroupCommitter(writer, max_batch=settings.commit_max_batch)
         await committer.start()
         app[SERVICES] = Services(settings, engine, committer, agreements, chosen)
         log.info("gateway_started", agreements=len(agreements), partners=len(settings.partners))
@@ -60,6 +61,7 @@ def create_app(
             yield
         finally:
             await committer.stop()
+            writer.dispose()
             await engine.dispose()
 
     async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -19,8 +19,7 @@ from typing import Literal
 
 import aiohttp
 import structlog
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, and_, or_, select, update
 
 from gateway.audit.events import DeliveryAttempted
 from gateway.metrics import Metrics
@@ -202,8 +201,8 @@ class DeliveryWorker:
                 )
             )
 
-        async def write(conn: AsyncConnection) -> None:
-            await conn.execute(
+        def write(conn: Connection) -> None:
+            conn.execute(
                 update(outbox)
                 .where(and_(outbox.c.id == row.id, outbox.c.status == "pending"))
                 .values(**values)

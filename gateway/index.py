@@ -8,12 +8,14 @@ contact details only.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 import orjson
 from pydantic import TypeAdapter
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, Select, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.settings import PartnerSettings
@@ -72,17 +74,13 @@ class IndexedRole:
         return fact
 
 
-async def find_person(conn: AsyncConnection, keys: list[str]) -> str | None:
-    """The person id matching any of ``keys`` (in the order given), or None."""
-    if not keys:
-        return None
-    rows = (
-        await conn.execute(
-            select(person_identifiers.c.key, person_identifiers.c.person_id).where(
-                person_identifiers.c.key.in_(keys)
-            )
-        )
-    ).all()
+def _persons_by_key(keys: list[str]) -> Select[str, str]:
+    return select(person_identifiers.c.key, person_identifiers.c.person_id).where(
+        person_identifiers.c.key.in_(keys)
+    )
+
+
+def _first_match(keys: list[str], rows: Any) -> str | None:
     by_key = {row[0]: row[1] for row in rows}
     for key in keys:
         if key in by_key:
@@ -90,14 +88,41 @@ async def find_person(conn: AsyncConnection, keys: list[str]) -> str | None:
     return None
 
 
-async def identifiers_of(conn: AsyncConnection, person_id: str) -> list[str]:
-    """Every identifier key the index holds for a person."""
-    rows = await conn.execute(
-        select(person_identifiers.c.key)
-        .where(person_identifiers.c.person_id == person_id)
+async def find_people(conn: AsyncConnection, keys: list[str]) -> dict[str, str]:
+    """Index key to person id, for every one of ``keys`` the index holds (one query)."""
+    if not keys:
+        return {}
+    rows = await conn.execute(_persons_by_key(keys))
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+async def find_person(conn: AsyncConnection, keys: list[str]) -> str | None:
+    """The person id matching any of ``keys`` (in the order given), or None."""
+    if not keys:
+        return None
+    return _first_match(keys, await conn.execute(_persons_by_key(keys)))
+
+
+def _find_person_sync(conn: Connection, keys: list[str]) -> str | None:
+    if not keys:
+        return None
+    return _first_match(keys, conn.execute(_persons_by_key(keys)))
+
+
+def _identifiers_of(person_ids: list[str]) -> Select[str, str]:
+    return (
+        select(person_identifiers.c.person_id, person_identifiers.c.key)
+        .where(person_identifiers.c.person_id.in_(person_ids))
         .order_by(person_identifiers.c.key)
     )
-    return [str(r[0]) for r in rows]
+
+
+async def identifiers_of(conn: AsyncConnection, person_ids: list[str]) -> dict[str, list[str]]:
+    """Every identifier key the index holds for each of ``person_ids`` (one query)."""
+    found: dict[str, list[str]] = {p: [] for p in person_ids}
+    for row in await conn.execute(_identifiers_of(person_ids)):
+        found[str(row[0])].append(str(row[1]))
+    return found
 
 
 async def children_of(conn: AsyncConnection, person_id: str) -> list[str]:
@@ -110,8 +135,15 @@ async def children_of(conn: AsyncConnection, person_id: str) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-async def roles_for(conn: AsyncConnection, person_id: str, role: str) -> list[IndexedRole]:
-    """Workers in ``role`` for a person, one per organisation."""
+def _indexed_role(row: Sequence[Any]) -> IndexedRole:
+    facts = tuple(_FACT.validate_python(f) for f in orjson.loads(row[4]))
+    return IndexedRole(row[0], row[1], row[2], row[3], facts, row[5])
+
+
+async def roles_for(conn: AsyncConnection, person_ids: list[str], role: str) -> list[IndexedRole]:
+    """Workers in ``role`` for each of ``person_ids``, one per organisation (one query)."""
+    if not person_ids:
+        return []
     rows = await conn.execute(
         select(
             worker_roles.c.person_id,
@@ -121,14 +153,10 @@ async def roles_for(conn: AsyncConnection, person_id: str, role: str) -> list[In
             worker_roles.c.details,
             worker_roles.c.updated_at,
         )
-        .where(worker_roles.c.person_id == person_id, worker_roles.c.role == role)
-        .order_by(worker_roles.c.organisation)
+        .where(worker_roles.c.person_id.in_(person_ids), worker_roles.c.role == role)
+        .order_by(worker_roles.c.person_id, worker_roles.c.organisation)
     )
-    found = []
-    for row in rows:
-        facts = tuple(_FACT.validate_python(f) for f in orjson.loads(row[4]))
-        found.append(IndexedRole(row[0], row[1], row[2], row[3], facts, row[5]))
-    return found
+    return [_indexed_role(row) for row in rows]
 
 
 @dataclass
@@ -142,8 +170,8 @@ class Learnt:
     worker_roles: int = 0
 
 
-async def learn(
-    conn: AsyncConnection, message: CanonicalMessage, partner: PartnerSettings, learnt: Learnt
+def learn(
+    conn: Connection, message: CanonicalMessage, partner: PartnerSettings, learnt: Learnt
 ) -> None:
     """Record the people, family links and the sender's own workers that ``message`` names.
 
@@ -153,7 +181,7 @@ async def learn(
     now = datetime.now(UTC)
     for fact in message.facts:
         if isinstance(fact, Person):
-            await _learn_person(
+            _learn_person(
                 conn,
                 fact,
                 partner=partner.id,
@@ -163,16 +191,14 @@ async def learn(
             )
     for fact in message.facts:
         if isinstance(fact, FamilyRelationship):
-            await _learn_link(conn, fact, partner.id, now, learnt)
+            _learn_link(conn, fact, partner.id, now, learnt)
     for fact in message.facts:
         if isinstance(fact, WorkerRole):
-            await _learn_role(
-                conn, message=message, role=fact, partner=partner, now=now, learnt=learnt
-            )
+            _learn_role(conn, message=message, role=fact, partner=partner, now=now, learnt=learnt)
 
 
-async def _learn_person(
-    conn: AsyncConnection,
+def _learn_person(
+    conn: Connection,
     person: Person,
     *,
     partner: str,
@@ -192,21 +218,21 @@ async def _learn_person(
     lookup_keys = person_keys(person)
     if not lookup_keys:
         return
-    person_id = await find_person(conn, lookup_keys)
+    person_id = _find_person_sync(conn, lookup_keys)
     if person_id is None:
         if not keys:
             return
         person_id = str(uuid.uuid4())
-        await conn.execute(insert(persons).values(id=person_id, created_at=now))
+        conn.execute(insert(persons).values(id=person_id, created_at=now))
         learnt.persons += 1
-    known = set(await identifiers_of(conn, person_id))
+    known = {str(r[1]) for r in conn.execute(_identifiers_of([person_id]))}
     for key in keys:
         if key in known:
             continue
         # A key already held for someone else is a conflict to resolve by hand, never a merge.
-        if await find_person(conn, [key]) is not None:
+        if _find_person_sync(conn, [key]) is not None:
             continue
-        await conn.execute(
+        conn.execute(
             insert(person_identifiers).values(
                 key=key, person_id=person_id, source_partner=partner, updated_at=now
             )
@@ -215,8 +241,8 @@ async def _learn_person(
     learnt.person_ids[person.id] = person_id
 
 
-async def _learn_link(
-    conn: AsyncConnection, link: FamilyRelationship, partner: str, now: datetime, learnt: Learnt
+def _learn_link(
+    conn: Connection, link: FamilyRelationship, partner: str, now: datetime, learnt: Learnt
 ) -> None:
     if link.role is RelationshipRole.CHILD:
         parent, child, role = (
@@ -235,14 +261,14 @@ async def _learn_link(
     if parent is None or child is None or parent == child:
         return
     existing = (
-        await conn.execute(
+        conn.execute(
             select(family_links.c.role).where(
                 family_links.c.parent_id == parent, family_links.c.child_id == child
             )
         )
     ).first()
     if existing is None:
-        await conn.execute(
+        conn.execute(
             insert(family_links).values(
                 parent_id=parent,
                 child_id=child,
@@ -253,7 +279,7 @@ async def _learn_link(
         )
         learnt.family_links += 1
     elif role is not RelationshipRole.PARENT and existing[0] != role.value:
-        await conn.execute(
+        conn.execute(
             update(family_links)
             .where(family_links.c.parent_id == parent, family_links.c.child_id == child)
             .values(role=role.value, source_partner=partner, updated_at=now)
@@ -275,8 +301,8 @@ def _ended(role: WorkerRole, today: date) -> bool:
     return end_date < today
 
 
-async def _learn_role(
-    conn: AsyncConnection,
+def _learn_role(
+    conn: Connection,
     *,
     message: CanonicalMessage,
     role: WorkerRole,
@@ -297,7 +323,7 @@ async def _learn_role(
         worker_roles.c.role == role.role.value,
         worker_roles.c.organisation == organisation,
     )
-    await conn.execute(delete(worker_roles).where(*where))
+    conn.execute(delete(worker_roles).where(*where))
     if _ended(role, now.date()):
         return
     related: list[Fact] = [role]
@@ -306,7 +332,7 @@ async def _learn_role(
         if isinstance(fact, Worker | Organisation):
             related.append(fact)
     details = orjson.dumps([f.model_dump(mode="json") for f in related]).decode()
-    await conn.execute(
+    conn.execute(
         insert(worker_roles).values(
             person_id=person_id,
             role=role.role.value,

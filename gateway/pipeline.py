@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert
+from sqlalchemy import Connection, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import Adapter, ParseContext, Rendered
@@ -99,12 +99,15 @@ async def check_sender(ex: Exchange, services: Services) -> None:
 async def resolve(ex: Exchange, services: Services) -> None:
     """Match the message's people in the index and find who could receive it."""
     message = ex.parsed
+    people = [f for f in message.facts if isinstance(f, Person)]
     async with services.engine.connect() as conn:
-        for fact in message.facts:
-            if isinstance(fact, Person):
-                person_id = await index.find_person(conn, index.person_keys(fact))
-                if person_id is not None:
-                    ex.known[fact.id] = person_id
+        by_key = await index.find_people(
+            conn, [key for person in people for key in index.person_keys(person)]
+        )
+        for person in people:
+            match = next((by_key[k] for k in index.person_keys(person) if k in by_key), None)
+            if match is not None:
+                ex.known[person.id] = match
         if message.kind is MessageKind.CRISIS_EVENT:
             await _resolve_children(ex, conn)
         else:
@@ -128,16 +131,17 @@ async def _resolve_children(ex: Exchange, conn: AsyncConnection) -> None:
             children.append(child)
     if subject_id is not None:
         children.extend(c for c in await index.children_of(conn, subject_id) if c not in children)
-    for child_id in children:
-        for role in await index.roles_for(conn, child_id, RoleKind.ALLOCATED_SOCIAL_WORKER):
-            ex.candidates.append(
-                Candidate(
-                    organisation=role.organisation,
-                    child_person_id=child_id,
-                    child_identifier_keys=tuple(await index.identifiers_of(conn, child_id)),
-                    addressee=role,
-                )
+    roles = await index.roles_for(conn, children, RoleKind.ALLOCATED_SOCIAL_WORKER)
+    keys = await index.identifiers_of(conn, sorted({r.person_id for r in roles}))
+    for role in roles:
+        ex.candidates.append(
+            Candidate(
+                organisation=role.organisation,
+                child_person_id=role.person_id,
+                child_identifier_keys=tuple(keys[role.person_id]),
+                addressee=role,
             )
+        )
     if not ex.candidates:
         ex.no_recipient_reason = (
             "no child of this person is known to have an allocated social worker"
@@ -221,7 +225,7 @@ async def render_all(ex: Exchange, services: Services) -> None:
 async def commit(ex: Exchange, services: Services) -> None:
     """One atomic commit: index updates, exchange record, outbox rows and every audit entry."""
     ex.summary = _summary(ex)
-    unit = UnitOfWork(events=lambda: _events(ex), writes=[_learn(ex, services), _record(ex)])
+    unit = UnitOfWork(events=lambda: _events(ex), writes=[_learn(ex)], rows=_rows(ex))
     ex.ledger_seqs = await services.committer.submit(unit)
     ex.summary["ledger_entries"] = len(ex.ledger_seqs)
 
@@ -249,50 +253,56 @@ async def run_exchange(
 # --- commit helpers ---------------------------------------------------------------------------
 
 
-def _learn(ex: Exchange, services: Services) -> Callable[[AsyncConnection], Awaitable[None]]:
-    async def write(conn: AsyncConnection) -> None:
+def _learn(ex: Exchange) -> Callable[[Connection], None]:
+    def write(conn: Connection) -> None:
         # A fresh record each attempt: a batch that failed and is retried alone must not carry
         # person ids from the rolled-back attempt into its audit entries.
         ex.learnt = index.Learnt()
-        await index.learn(conn, ex.parsed, ex.partner, ex.learnt)
+        index.learn(conn, ex.parsed, ex.partner, ex.learnt)
 
     return write
 
 
-def _record(ex: Exchange) -> Callable[[AsyncConnection], Awaitable[None]]:
-    async def write(conn: AsyncConnection) -> None:
-        await conn.execute(
-            insert(exchanges).values(
-                id=ex.exchange_id,
-                request_id=ex.request_id,
-                partner=ex.partner.id,
-                kind=ex.parsed.kind.value,
-                received_at=ex.received_at,
-                summary=orjson.dumps(ex.summary).decode(),
+def _rows(ex: Exchange) -> list[tuple[Table, dict[str, Any]]]:
+    rows: list[tuple[Table, dict[str, Any]]] = [
+        (
+            exchanges,
+            {
+                "id": ex.exchange_id,
+                "request_id": ex.request_id,
+                "partner": ex.partner.id,
+                "kind": ex.parsed.kind.value,
+                "received_at": ex.received_at,
+                "summary": orjson.dumps(ex.summary).decode(),
+            },
+        )
+    ]
+    for r in ex.routed:
+        if r.disclosure is None or r.rendered is None:
+            continue
+        rows.append(
+            (
+                outbox,
+                {
+                    "id": r.outbox_id,
+                    "exchange_id": ex.exchange_id,
+                    "disclosure_id": r.disclosure.disclosure_id,
+                    "partner": r.disclosure.recipient.partner,
+                    "request_id": ex.request_id,
+                    "content_type": r.rendered.content_type,
+                    "body": r.rendered.body,
+                    "body_sha256": _sha256(r.rendered.body),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": ex.received_at,
+                    "lease_until": None,
+                    "last_error": None,
+                    "created_at": ex.received_at,
+                    "delivered_at": None,
+                },
             )
         )
-        rows = [
-            {
-                "id": r.outbox_id,
-                "exchange_id": ex.exchange_id,
-                "disclosure_id": r.disclosure.disclosure_id,
-                "partner": r.disclosure.recipient.partner,
-                "request_id": ex.request_id,
-                "content_type": r.rendered.content_type,
-                "body": r.rendered.body,
-                "body_sha256": _sha256(r.rendered.body),
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": ex.received_at,
-                "created_at": ex.received_at,
-            }
-            for r in ex.routed
-            if r.disclosure is not None and r.rendered is not None
-        ]
-        if rows:
-            await conn.execute(insert(outbox), rows)
-
-    return write
+    return rows
 
 
 def _sha256(data: bytes) -> str:

@@ -57,7 +57,8 @@ class Harness:
 
     @property
     def engine(self) -> AsyncEngine:
-        return self.client.app[SERVICES].engine
+        engine: AsyncEngine = self.client.app[SERVICES].engine
+        return engine
 
     async def post_fhir(
         self, body: bytes | dict[str, Any], key: str = TRUST_KEY, **headers: str

@@ -15,14 +15,14 @@ from gateway.audit.events import IndexUpdated
 from gateway.cli import main
 from gateway.settings import hash_api_key, load_settings
 from gateway.store.committer import GroupCommitter, UnitOfWork
-from gateway.store.engine import create_engine
+from gateway.store.engine import create_engine, create_writer_engine
 from gateway.store.tables import ledger
 from tests.conftest import Database
 
 
 async def _ledger_of(database: Database, entries: int) -> None:
-    engine = create_engine(database.url, schema=database.schema)
-    committer = GroupCommitter(engine)
+    writer = create_writer_engine(database.url, schema=database.schema)
+    committer = GroupCommitter(writer)
     await committer.start()
     event = IndexUpdated(
         at=datetime.now(UTC), persons=1, identifiers=1, family_links=0, worker_roles=0
@@ -31,7 +31,7 @@ async def _ledger_of(database: Database, entries: int) -> None:
         *(committer.submit(UnitOfWork(events=lambda: [event])) for _ in range(entries))
     )
     await committer.stop()
-    await engine.dispose()
+    writer.dispose()
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, database: Database) -> None:

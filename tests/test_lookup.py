@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.conftest import COUNCIL_KEY, OTHER_COUNCIL_KEY, TRUST_KEY
 from tests.gateway_harness import Harness, child_status, crisis_bundle
 
@@ -10,7 +12,7 @@ NHS = "https://fhir.nhs.uk/Id/nhs-number"
 
 async def _lookup(
     h: Harness, key: str, identifier: str, role: str
-) -> tuple[int, dict[str, object], str]:
+) -> tuple[int, dict[str, Any], str]:
     response = await h.client.get(
         "/api/v1/workers",
         params={"identifier": identifier, "role": role},
@@ -39,7 +41,7 @@ async def test_trust_learns_the_allocated_social_worker(h: Harness) -> None:
     assert 202 == (await h.post_csc(child_status())).status
     status, body, _ = await _lookup(h, TRUST_KEY, f"{NHS}|9000000017", "allocated-social-worker")
     assert 200 == status
-    assert ["999"] == [w["organisation"] for w in body["workers"]]  # type: ignore[union-attr]
+    assert ["999"] == [w["organisation"] for w in body["workers"]]
 
 
 async def test_unknown_and_not_allowed_look_the_same(h: Harness) -> None:
@@ -58,8 +60,7 @@ async def test_bad_identifier_names_the_parameter(h: Harness) -> None:
     status, body, ctype = await _lookup(h, TRUST_KEY, f"{NHS}|9000000008", "care-coordinator")
     assert (400, "application/problem+json") == (status, ctype)
     assert [{"element": "identifier", "code": "value"}] == [
-        {k: e[k] for k in ("element", "code")}
-        for e in body["errors"]  # type: ignore[union-attr]
+        {k: e[k] for k in ("element", "code")} for e in body["errors"]
     ]
     assert "9000000008" not in str(body)
 
@@ -68,7 +69,7 @@ async def test_unknown_role_is_refused(h: Harness) -> None:
     """An unknown role is a 400 naming `role`."""
     status, body, _ = await _lookup(h, TRUST_KEY, f"{NHS}|9000000009", "astrologer")
     assert 400 == status
-    assert "role" == body["errors"][0]["element"]  # type: ignore[index]
+    assert "role" == body["errors"][0]["element"]
 
 
 async def test_lookup_needs_a_key(h: Harness) -> None:

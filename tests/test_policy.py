@@ -12,9 +12,9 @@ from gateway.policy.agreements import check_agreements, load_agreements
 from gateway.policy.engine import Outcome, decide
 from gateway.policy.minimise import minimise
 from gateway.settings import bundled
-from schemas.agreement import Agreement
+from schemas.agreement import Agreement, Flow
 from schemas.disclosure import WithheldReason
-from schemas.facts import CrisisEvent, CrisisKind, Diagnosis, Period, Person
+from schemas.facts import CrisisEvent, CrisisKind, Diagnosis, Fact, Period, Person
 from schemas.identifiers import NhsNumber
 from schemas.labels import Confidentiality, ElementLabels, Purpose, SecurityLabels, Sensitivity
 from schemas.message import MessageKind
@@ -22,7 +22,7 @@ from schemas.message import MessageKind
 AGREEMENTS = load_agreements(bundled("agreements"))
 
 
-def _flow(flow_id: str) -> object:
+def _flow(flow_id: str) -> Flow:
     return next(f for a in AGREEMENTS for f in a.flows if f.id == flow_id)
 
 
@@ -37,13 +37,16 @@ def test_crisis_flow_is_permitted_with_its_basis() -> None:
         AGREEMENTS, sender="RX9", recipient="999", kind=MessageKind.CRISIS_EVENT, purpose=None
     )
     assert Outcome.PERMIT == d.outcome
+    assert d.agreement is not None
+    assert d.flow is not None
+    assert d.lawful_basis is not None
     assert ("demo-trust-council", 1, "crisis-notice") == (
         d.agreement.id,
         d.agreement.version,
         d.flow.id,
-    )  # type: ignore[union-attr]
+    )
     assert Purpose.CRISIS_RESPONSE == d.purpose
-    assert "art6(1)(e)+art9(2)(h)+sch1-para2" == d.lawful_basis.code  # type: ignore[union-attr]
+    assert "art6(1)(e)+art9(2)(h)+sch1-para2" == d.lawful_basis.code
     assert "crisis-notice" in d.explanation
 
 
@@ -71,7 +74,7 @@ def test_no_agreements_refuses_everything() -> None:
     assert Outcome.REFUSE == d.outcome
 
 
-def _facts() -> tuple[Person | CrisisEvent | Diagnosis, ...]:
+def _facts() -> tuple[Fact, ...]:
     return (
         Person(id="mum", identifiers=(NhsNumber(value="9000000009"),), postcode="ZZ99 3WZ"),
         CrisisEvent(
@@ -102,7 +105,7 @@ def _facts() -> tuple[Person | CrisisEvent | Diagnosis, ...]:
 
 def test_diagnosis_is_withheld_and_listed() -> None:
     """The PSY-labelled diagnosis never crosses; the manifest names it and why, not what it says."""
-    result = minimise(_facts(), _flow("crisis-notice"))  # type: ignore[arg-type]
+    result = minimise(_facts(), _flow("crisis-notice"))
     assert [] == [f for f in result.facts if isinstance(f, Diagnosis)]
     items = {(w.element, w.reason_code) for w in result.withheld}
     assert ("diagnosis", WithheldReason.SENSITIVITY_LABEL) in items
@@ -111,7 +114,7 @@ def test_diagnosis_is_withheld_and_listed() -> None:
 
 def test_fields_outside_the_flow_are_cleared_and_listed() -> None:
     """The parent's postcode and the event's reason are not in the crisis notice preset."""
-    result = minimise(_facts(), _flow("crisis-notice"))  # type: ignore[arg-type]
+    result = minimise(_facts(), _flow("crisis-notice"))
     person = next(f for f in result.facts if isinstance(f, Person))
     event = next(f for f in result.facts if isinstance(f, CrisisEvent))
     assert (None, None) == (person.postcode, event.reason)
@@ -124,10 +127,8 @@ def test_fields_outside_the_flow_are_cleared_and_listed() -> None:
 
 def test_element_label_withholds_a_permitted_field() -> None:
     """A field labelled with an excluded sensitivity is withheld even when the flow names it."""
-    flow = _flow("crisis-notice").model_copy(  # type: ignore[attr-defined]
-        update={"elements": ("crisis-event.location",)}
-    )
-    result = minimise(_facts(), flow)  # type: ignore[arg-type]
+    flow = _flow("crisis-notice").model_copy(update={"elements": ("crisis-event.location",)})
+    result = minimise(_facts(), flow)
     event = next(f for f in result.facts if isinstance(f, CrisisEvent))
     assert event.location is None
     assert () == event.element_labels

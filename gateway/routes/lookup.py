@@ -94,7 +94,7 @@ async def workers(request: web.Request) -> web.Response:
 
     async with services.engine.connect() as conn:
         person_id = await index.find_person(conn, [identifier.key])
-        found = await index.roles_for(conn, person_id, role.value) if person_id else []
+        found = await index.roles_for(conn, [person_id], role.value) if person_id else []
 
     events: list[LookupDecided] = []
     answers: list[dict[str, Any]] = []

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.chain import chain_hash
@@ -15,7 +15,7 @@ from gateway.audit.events import AuditEvent, IndexUpdated
 from gateway.audit.verify import verify_ledger
 from gateway.errors import Unavailable
 from gateway.store.committer import GroupCommitter, UnitOfWork
-from gateway.store.engine import create_engine
+from gateway.store.engine import create_engine, create_writer_engine
 from gateway.store.migrate import upgrade
 from gateway.store.tables import exchanges, ledger, ledger_head
 from tests.conftest import Database
@@ -41,12 +41,14 @@ async def engine(database: Database) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def committer(engine: AsyncEngine) -> AsyncIterator[GroupCommitter]:
-    """A running group committer."""
-    c = GroupCommitter(engine)
+async def committer(database: Database, engine: AsyncEngine) -> AsyncIterator[GroupCommitter]:
+    """A running group committer with its own writer engine."""
+    writer = create_writer_engine(database.url, schema=database.schema)
+    c = GroupCommitter(writer)
     await c.start()
     yield c
     await c.stop()
+    writer.dispose()
 
 
 async def _verdict(engine: AsyncEngine) -> tuple[bool, int | None, int]:
@@ -81,8 +83,9 @@ async def test_two_committers_on_one_database_do_not_fork(
     database: Database, engine: AsyncEngine
 ) -> None:
     """Two writers (as two gateway processes would be) interleave without forking the chain."""
-    other = create_engine(database.url, schema=database.schema)
-    first, second = GroupCommitter(engine, max_batch=7), GroupCommitter(other, max_batch=5)
+    one = create_writer_engine(database.url, schema=database.schema)
+    other = create_writer_engine(database.url, schema=database.schema)
+    first, second = GroupCommitter(one, max_batch=7), GroupCommitter(other, max_batch=5)
     await first.start()
     await second.start()
     try:
@@ -92,7 +95,8 @@ async def test_two_committers_on_one_database_do_not_fork(
     finally:
         await first.stop()
         await second.stop()
-        await other.dispose()
+        one.dispose()
+        other.dispose()
     assert (True, None, 200) == await _verdict(engine)
 
 
@@ -204,8 +208,8 @@ async def test_unwritable_ledger_refuses_and_commits_nothing(
     async with engine.begin() as conn:
         await _deny_ledger_writes(conn, database.backend)
 
-    async def record_exchange(conn: AsyncConnection) -> None:
-        await conn.execute(
+    def record_exchange(conn: Connection) -> None:
+        conn.execute(
             insert(exchanges).values(
                 id="e1",
                 request_id="r1",
@@ -228,7 +232,7 @@ async def test_a_failing_unit_does_not_sink_its_batch(
 ) -> None:
     """A unit whose write fails is refused alone; the units batched with it commit."""
 
-    async def duplicate(conn: AsyncConnection) -> None:
+    def duplicate(conn: Connection) -> None:
         row = {
             "id": "same",
             "request_id": "r",
@@ -237,8 +241,8 @@ async def test_a_failing_unit_does_not_sink_its_batch(
             "received_at": datetime.now(UTC),
             "summary": "{}",
         }
-        await conn.execute(insert(exchanges).values(**row))
-        await conn.execute(insert(exchanges).values(**row))
+        conn.execute(insert(exchanges).values(**row))
+        conn.execute(insert(exchanges).values(**row))
 
     good = [committer.submit(_unit(_event(i))) for i in range(20)]
     bad = committer.submit(UnitOfWork(events=lambda: [_event()], writes=[duplicate]))
