@@ -26,7 +26,8 @@ from gateway.services import Services
 from gateway.settings import Settings
 from gateway.store import migrate
 from gateway.store.committer import GroupCommitter
-from gateway.store.engine import create_engine, create_writer_engine
+from gateway.store.engine import create_engine, create_sync_engine_for
+from gateway.store.reader import Reader
 
 log = structlog.get_logger(__name__)
 
@@ -50,10 +51,18 @@ def create_app(
         engine = create_engine(settings.database_url, schema=settings.database_schema)
         if settings.auto_migrate:
             await migrate.upgrade(engine)
-        writer = create_writer_engine(settings.database_url, schema=settings.database_schema)
+        writer = create_sync_engine_for(settings.database_url, schema=settings.database_schema)
         committer = GroupCommitter(writer, max_batch=settings.commit_max_batch)
         await committer.start()
-        app[SERVICES] = Services(settings, engine, committer, agreements, chosen)
+        reader = Reader(
+            create_sync_engine_for(
+                settings.database_url,
+                schema=settings.database_schema,
+                pool_size=settings.reader_threads,
+            ),
+            settings.reader_threads,
+        )
+        app[SERVICES] = Services(settings, engine, committer, reader, agreements, chosen)
         log.info("gateway_started", agreements=len(agreements), partners=len(settings.partners))
         try:
             if settings.seed_file is not None:
@@ -61,6 +70,7 @@ def create_app(
             yield
         finally:
             await committer.stop()
+            reader.close()
             writer.dispose()
             await engine.dispose()
 

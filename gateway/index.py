@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any
 
 import orjson
 from pydantic import TypeAdapter
 from sqlalchemy import Connection, Select, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.settings import PartnerSettings
 from gateway.store.tables import family_links, person_identifiers, persons, worker_roles
@@ -55,7 +55,7 @@ def identifier_from_key(key: str) -> PersonIdentifier:
     raise ValueError("unknown identifier key kind")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class IndexedRole:
     """A worker allocated to a person, as the index knows it."""
 
@@ -63,8 +63,13 @@ class IndexedRole:
     role: str
     organisation: str
     partner: str
-    facts: tuple[Fact, ...]  # the WorkerRole first, then its Worker and Organisation if known
     updated_at: datetime
+    details: str  # the stored JSON of the facts, compared to spot a changed worker
+
+    @cached_property
+    def facts(self) -> tuple[Fact, ...]:
+        """The WorkerRole first, then its Worker and Organisation if known (parsed on demand)."""
+        return tuple(_FACT.validate_python(f) for f in orjson.loads(self.details))
 
     @property
     def role_fact(self) -> WorkerRole:
@@ -88,22 +93,15 @@ def _first_match(keys: list[str], rows: Any) -> str | None:
     return None
 
 
-async def find_people(conn: AsyncConnection, keys: list[str]) -> dict[str, str]:
+def find_people(conn: Connection, keys: list[str]) -> dict[str, str]:
     """Index key to person id, for every one of ``keys`` the index holds (one query)."""
     if not keys:
         return {}
-    rows = await conn.execute(_persons_by_key(keys))
-    return {str(r[0]): str(r[1]) for r in rows}
+    return {str(r[0]): str(r[1]) for r in conn.execute(_persons_by_key(keys))}
 
 
-async def find_person(conn: AsyncConnection, keys: list[str]) -> str | None:
+def find_person(conn: Connection, keys: list[str]) -> str | None:
     """The person id matching any of ``keys`` (in the order given), or None."""
-    if not keys:
-        return None
-    return _first_match(keys, await conn.execute(_persons_by_key(keys)))
-
-
-def _find_person_sync(conn: Connection, keys: list[str]) -> str | None:
     if not keys:
         return None
     return _first_match(keys, conn.execute(_persons_by_key(keys)))
@@ -117,44 +115,35 @@ def _identifiers_of(person_ids: list[str]) -> Select[str, str]:
     )
 
 
-async def identifiers_of(conn: AsyncConnection, person_ids: list[str]) -> dict[str, list[str]]:
+def identifiers_of(conn: Connection, person_ids: list[str]) -> dict[str, list[str]]:
     """Every identifier key the index holds for each of ``person_ids`` (one query)."""
     found: dict[str, list[str]] = {p: [] for p in person_ids}
-    for row in await conn.execute(_identifiers_of(person_ids)):
+    for row in conn.execute(_identifiers_of(person_ids)):
         found[str(row[0])].append(str(row[1]))
     return found
 
 
-async def children_of(conn: AsyncConnection, person_id: str) -> list[str]:
-    """Ids of the children the index links to this person as a parent or carer."""
-    rows = await conn.execute(
-        select(family_links.c.child_id)
-        .where(family_links.c.parent_id == person_id)
-        .order_by(family_links.c.child_id)
-    )
-    return [str(r[0]) for r in rows]
+def _roles_query() -> Select[str, str, str, str, str, datetime]:
+    return select(
+        worker_roles.c.person_id,
+        worker_roles.c.role,
+        worker_roles.c.organisation,
+        worker_roles.c.source_partner,
+        worker_roles.c.details,
+        worker_roles.c.updated_at,
+    ).order_by(worker_roles.c.person_id, worker_roles.c.organisation)
 
 
 def _indexed_role(row: Sequence[Any]) -> IndexedRole:
-    facts = tuple(_FACT.validate_python(f) for f in orjson.loads(row[4]))
-    return IndexedRole(row[0], row[1], row[2], row[3], facts, row[5])
+    return IndexedRole(row[0], row[1], row[2], row[3], row[5], row[4])
 
 
-async def roles_for(conn: AsyncConnection, person_ids: list[str], role: str) -> list[IndexedRole]:
+def roles_for(conn: Connection, person_ids: list[str], role: str) -> list[IndexedRole]:
     """Workers in ``role`` for each of ``person_ids``, one per organisation (one query)."""
     if not person_ids:
         return []
-    rows = await conn.execute(
-        select(
-            worker_roles.c.person_id,
-            worker_roles.c.role,
-            worker_roles.c.organisation,
-            worker_roles.c.source_partner,
-            worker_roles.c.details,
-            worker_roles.c.updated_at,
-        )
-        .where(worker_roles.c.person_id.in_(person_ids), worker_roles.c.role == role)
-        .order_by(worker_roles.c.person_id, worker_roles.c.organisation)
+    rows = conn.execute(
+        _roles_query().where(worker_roles.c.person_id.in_(person_ids), worker_roles.c.role == role)
     )
     return [_indexed_role(row) for row in rows]
 
@@ -169,121 +158,245 @@ class Learnt:
     family_links: int = 0
     worker_roles: int = 0
 
+    @property
+    def changed(self) -> bool:
+        return bool(self.persons or self.identifiers or self.family_links or self.worker_roles)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the index holds about the people one message names, and their children.
+
+    Read in four queries; routing and learning are both planned from it.
+    """
+
+    by_key: dict[str, str]  # identifier key -> person id
+    identifiers: dict[str, list[str]]  # person id -> keys
+    links: dict[tuple[str, str], str]  # (parent id, child id) -> role
+    roles: dict[tuple[str, str, str], IndexedRole]  # (person id, role, organisation) -> role
+
+    def children_of(self, person_id: str) -> list[str]:
+        """Children linked to ``person_id`` as a parent or carer."""
+        return sorted(child for parent, child in self.links if parent == person_id)
+
+    def roles_of(self, person_id: str, role: str) -> list[IndexedRole]:
+        """Workers in ``role`` for ``person_id``, one per organisation."""
+        return [
+            r for (p, kind, _), r in sorted(self.roles.items()) if p == person_id and kind == role
+        ]
+
+
+def read_snapshot(conn: Connection, message: CanonicalMessage) -> Snapshot:
+    """The index's view of everyone ``message`` names, and of their linked children."""
+    keys = [k for f in message.facts if isinstance(f, Person) for k in _all_keys(f)]
+    by_key = find_people(conn, keys)
+    ids = sorted(set(by_key.values()))
+    links: dict[tuple[str, str], str] = {}
+    if ids:
+        rows = conn.execute(
+            select(family_links.c.parent_id, family_links.c.child_id, family_links.c.role).where(
+                family_links.c.parent_id.in_(ids) | family_links.c.child_id.in_(ids)
+            )
+        )
+        links = {(str(r[0]), str(r[1])): str(r[2]) for r in rows}
+    everyone = sorted(set(ids) | {p for pair in links for p in pair})
+    identifiers = identifiers_of(conn, everyone) if everyone else {}
+    roles: dict[tuple[str, str, str], IndexedRole] = {}
+    if everyone:
+        for row in conn.execute(_roles_query().where(worker_roles.c.person_id.in_(everyone))):
+            role = _indexed_role(row)
+            roles[(role.person_id, role.role, role.organisation)] = role
+    return Snapshot(by_key, identifiers, links, roles)
+
+
+def _all_keys(person: Person) -> list[str]:
+    return [i.key for i in person.identifiers]
+
+
+def _attachable_keys(person: Person, organisations: tuple[str, ...]) -> list[str]:
+    # SECURITY: an LA child id is the issuing council's to assign. Another partner quoting one
+    # may use it to find the child, but never attach it to a person: a wrong link would send a
+    # notice to the wrong child's social worker.
+    return [
+        i.key
+        for i in person.identifiers
+        if not (isinstance(i, LaChildId) and i.la_code not in organisations)
+        and not (isinstance(i, Upn) and i.former)
+    ]
+
+
+@dataclass
+class Plan:
+    """The changes one message makes to the index; empty when it teaches nothing new."""
+
+    new_persons: dict[str, list[str]] = field(default_factory=dict)  # fact id -> keys
+    new_keys: list[tuple[str, str]] = field(default_factory=list)  # (person ref, key)
+    links: list[tuple[str, str, str, bool]] = field(
+        default_factory=list
+    )  # parent, child, role, new
+    roles: list[tuple[str, WorkerRole, str, str | None]] = field(default_factory=list)
+    person_refs: dict[str, str] = field(
+        default_factory=dict
+    )  # fact id -> person id or "new:<fact>"
+
+    @property
+    def empty(self) -> bool:
+        return not (self.new_persons or self.new_keys or self.links or self.roles)
+
+
+def plan_learning(
+    message: CanonicalMessage, partner: PartnerSettings, snapshot: Snapshot, today: date
+) -> Plan:
+    """What ``message`` would change in the index, given ``snapshot`` (pure)."""
+    plan = Plan()
+    for person in message.facts:
+        if not isinstance(person, Person):
+            continue
+        attachable = _attachable_keys(person, partner.organisations)
+        matched = next(
+            (snapshot.by_key[k] for k in person_keys(person) if k in snapshot.by_key), None
+        )
+        if matched is None:
+            if attachable:
+                plan.new_persons[person.id] = attachable
+                plan.person_refs[person.id] = f"new:{person.id}"
+            continue
+        plan.person_refs[person.id] = matched
+        held = set(snapshot.identifiers.get(matched, ()))
+        # A key already held for someone else is a conflict to resolve by hand, never a merge.
+        plan.new_keys.extend(
+            (matched, k) for k in attachable if k not in held and k not in snapshot.by_key
+        )
+    for link in message.facts:
+        if isinstance(link, FamilyRelationship):
+            _plan_link(plan, link, snapshot)
+    for role in message.facts:
+        if isinstance(role, WorkerRole):
+            _plan_role(plan, message, role=role, partner=partner, snapshot=snapshot, today=today)
+    return plan
+
+
+def _plan_link(plan: Plan, link: FamilyRelationship, snapshot: Snapshot) -> None:
+    if link.role is RelationshipRole.CHILD:
+        parent, child, role = link.related_to, link.person, RelationshipRole.PARENT
+    elif link.role in _PARENT_ROLES:
+        parent, child, role = link.person, link.related_to, link.role
+    else:
+        return
+    parent_ref, child_ref = plan.person_refs.get(parent), plan.person_refs.get(child)
+    if parent_ref is None or child_ref is None or parent_ref == child_ref:
+        return
+    existing = snapshot.links.get((parent_ref, child_ref))
+    if existing is None:
+        plan.links.append((parent_ref, child_ref, role.value, True))
+    elif role is not RelationshipRole.PARENT and existing != role.value:
+        plan.links.append((parent_ref, child_ref, role.value, False))
+
+
+def _plan_role(
+    plan: Plan,
+    message: CanonicalMessage,
+    *,
+    role: WorkerRole,
+    partner: PartnerSettings,
+    snapshot: Snapshot,
+    today: date,
+) -> None:
+    person_ref = plan.person_refs.get(role.subject) if role.subject else None
+    if person_ref is None:
+        return
+    organisation = _organisation_code(message, role)
+    # SECURITY: a partner may only say who works for its own organisations; a trust cannot
+    # rewrite the council's record of a child's allocated social worker, nor the reverse.
+    if organisation not in partner.organisations:
+        return
+    existing = snapshot.roles.get((person_ref, role.role.value, organisation))
+    if _ended(role, today):
+        if existing is not None:
+            plan.roles.append((person_ref, role, organisation, None))
+        return
+    details = _role_details(message, role)
+    if existing is None or existing.details != details:
+        plan.roles.append((person_ref, role, organisation, details))
+
+
+def _role_details(message: CanonicalMessage, role: WorkerRole) -> str:
+    related: list[Fact] = [role]
+    for ref in (role.worker, role.organisation):
+        fact = message.fact(ref) if ref else None
+        if isinstance(fact, Worker | Organisation):
+            related.append(fact)
+    return orjson.dumps([f.model_dump(mode="json") for f in related]).decode()
+
 
 def learn(
     conn: Connection, message: CanonicalMessage, partner: PartnerSettings, learnt: Learnt
 ) -> None:
     """Record the people, family links and the sender's own workers that ``message`` names.
 
-    Runs inside the committer's transaction, which holds the ledger head lock, so the
-    check-then-insert below cannot race another writer.
+    Runs inside the committer's transaction, which holds the ledger head lock: the snapshot is
+    read again there, so the plan cannot race another writer.
     """
     now = datetime.now(UTC)
-    for fact in message.facts:
-        if isinstance(fact, Person):
-            _learn_person(
-                conn,
-                fact,
-                partner=partner.id,
-                organisations=partner.organisations,
-                now=now,
-                learnt=learnt,
-            )
-    for fact in message.facts:
-        if isinstance(fact, FamilyRelationship):
-            _learn_link(conn, fact, partner.id, now, learnt)
-    for fact in message.facts:
-        if isinstance(fact, WorkerRole):
-            _learn_role(conn, message=message, role=fact, partner=partner, now=now, learnt=learnt)
-
-
-def _learn_person(
-    conn: Connection,
-    person: Person,
-    *,
-    partner: str,
-    organisations: tuple[str, ...],
-    now: datetime,
-    learnt: Learnt,
-) -> None:
-    # SECURITY: an LA child id is the issuing council's to assign. Another partner quoting one
-    # may use it to find the child, but never attach it to a person: a wrong link would send a
-    # notice to the wrong child's social worker.
-    keys = [
-        i.key
-        for i in person.identifiers
-        if not (isinstance(i, LaChildId) and i.la_code not in organisations)
-        and not (isinstance(i, Upn) and i.former)
-    ]
-    lookup_keys = person_keys(person)
-    if not lookup_keys:
-        return
-    person_id = _find_person_sync(conn, lookup_keys)
-    if person_id is None:
-        if not keys:
-            return
+    plan = plan_learning(message, partner, read_snapshot(conn, message), now.date())
+    ids = {ref: ref for ref in plan.person_refs.values() if not ref.startswith("new:")}
+    for fact_id, keys in plan.new_persons.items():
         person_id = str(uuid.uuid4())
+        ids[f"new:{fact_id}"] = person_id
         conn.execute(insert(persons).values(id=person_id, created_at=now))
         learnt.persons += 1
-    known = {str(r[1]) for r in conn.execute(_identifiers_of([person_id]))}
-    for key in keys:
-        if key in known:
-            continue
-        # A key already held for someone else is a conflict to resolve by hand, never a merge.
-        if _find_person_sync(conn, [key]) is not None:
-            continue
+        plan.new_keys.extend((person_id, k) for k in keys)
+    if plan.new_keys:
         conn.execute(
-            insert(person_identifiers).values(
-                key=key, person_id=person_id, source_partner=partner, updated_at=now
+            insert(person_identifiers),
+            [
+                {
+                    "key": k,
+                    "person_id": ids.get(p, p),
+                    "source_partner": partner.id,
+                    "updated_at": now,
+                }
+                for p, k in plan.new_keys
+            ],
+        )
+        learnt.identifiers += len(plan.new_keys)
+    for parent, child, role_code, new in plan.links:
+        values = {"role": role_code, "source_partner": partner.id, "updated_at": now}
+        if new:
+            conn.execute(
+                insert(family_links).values(parent_id=ids[parent], child_id=ids[child], **values)
+            )
+            learnt.family_links += 1
+        else:
+            conn.execute(
+                update(family_links)
+                .where(
+                    family_links.c.parent_id == ids[parent], family_links.c.child_id == ids[child]
+                )
+                .values(**values)
+            )
+    for person_ref, role, organisation, details in plan.roles:
+        person_id = ids[person_ref]
+        conn.execute(
+            delete(worker_roles).where(
+                worker_roles.c.person_id == person_id,
+                worker_roles.c.role == role.role.value,
+                worker_roles.c.organisation == organisation,
             )
         )
-        learnt.identifiers += 1
-    learnt.person_ids[person.id] = person_id
-
-
-def _learn_link(
-    conn: Connection, link: FamilyRelationship, partner: str, now: datetime, learnt: Learnt
-) -> None:
-    if link.role is RelationshipRole.CHILD:
-        parent, child, role = (
-            learnt.person_ids.get(link.related_to),
-            learnt.person_ids.get(link.person),
-            RelationshipRole.PARENT,
-        )
-    elif link.role in _PARENT_ROLES:
-        parent, child, role = (
-            learnt.person_ids.get(link.person),
-            learnt.person_ids.get(link.related_to),
-            link.role,
-        )
-    else:
-        return
-    if parent is None or child is None or parent == child:
-        return
-    existing = (
-        conn.execute(
-            select(family_links.c.role).where(
-                family_links.c.parent_id == parent, family_links.c.child_id == child
+        if details is not None:
+            conn.execute(
+                insert(worker_roles).values(
+                    person_id=person_id,
+                    role=role.role.value,
+                    organisation=organisation,
+                    source_partner=partner.id,
+                    details=details,
+                    updated_at=now,
+                )
             )
-        )
-    ).first()
-    if existing is None:
-        conn.execute(
-            insert(family_links).values(
-                parent_id=parent,
-                child_id=child,
-                role=role.value,
-                source_partner=partner,
-                updated_at=now,
-            )
-        )
-        learnt.family_links += 1
-    elif role is not RelationshipRole.PARENT and existing[0] != role.value:
-        conn.execute(
-            update(family_links)
-            .where(family_links.c.parent_id == parent, family_links.c.child_id == child)
-            .values(role=role.value, source_partner=partner, updated_at=now)
-        )
+            learnt.worker_roles += 1
+    learnt.person_ids = {fact: ids[ref] for fact, ref in plan.person_refs.items()}
 
 
 def _organisation_code(message: CanonicalMessage, role: WorkerRole) -> str:
@@ -299,47 +412,3 @@ def _ended(role: WorkerRole, today: date) -> bool:
         return False
     end_date = end.date() if isinstance(end, datetime) else end
     return end_date < today
-
-
-def _learn_role(
-    conn: Connection,
-    *,
-    message: CanonicalMessage,
-    role: WorkerRole,
-    partner: PartnerSettings,
-    now: datetime,
-    learnt: Learnt,
-) -> None:
-    person_id = learnt.person_ids.get(role.subject) if role.subject else None
-    if person_id is None:
-        return
-    organisation = _organisation_code(message, role)
-    # SECURITY: a partner may only say who works for its own organisations; a trust cannot
-    # rewrite the council's record of a child's allocated social worker, nor the reverse.
-    if organisation not in partner.organisations:
-        return
-    where = (
-        worker_roles.c.person_id == person_id,
-        worker_roles.c.role == role.role.value,
-        worker_roles.c.organisation == organisation,
-    )
-    conn.execute(delete(worker_roles).where(*where))
-    if _ended(role, now.date()):
-        return
-    related: list[Fact] = [role]
-    for ref in (role.worker, role.organisation):
-        fact = message.fact(ref) if ref else None
-        if isinstance(fact, Worker | Organisation):
-            related.append(fact)
-    details = orjson.dumps([f.model_dump(mode="json") for f in related]).decode()
-    conn.execute(
-        insert(worker_roles).values(
-            person_id=person_id,
-            role=role.role.value,
-            organisation=organisation,
-            source_partner=partner.id,
-            details=details,
-            updated_at=now,
-        )
-    )
-    learnt.worker_roles += 1

@@ -19,7 +19,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Table
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import Adapter, ParseContext, Rendered
 from gateway import index
@@ -70,6 +69,7 @@ class Exchange:
     candidates: list[Candidate] = field(default_factory=list)
     routed: list[Routed] = field(default_factory=list)
     no_recipient_reason: str | None = None
+    teaches: bool = True  # whether the message changes the index (decided in resolve)
     learnt: index.Learnt = field(default_factory=index.Learnt)
     ledger_seqs: list[int] = field(default_factory=list)
     summary: dict[str, object] = field(default_factory=dict)
@@ -97,24 +97,29 @@ async def check_sender(ex: Exchange, services: Services) -> None:
 
 
 async def resolve(ex: Exchange, services: Services) -> None:
-    """Match the message's people in the index and find who could receive it."""
+    """Match the message's people in the index and find who could receive it (one hand-off)."""
+    await services.reader.run(lambda conn: _resolve(ex, conn))
+
+
+def _resolve(ex: Exchange, conn: Connection) -> None:
     message = ex.parsed
-    people = [f for f in message.facts if isinstance(f, Person)]
-    async with services.engine.connect() as conn:
-        by_key = await index.find_people(
-            conn, [key for person in people for key in index.person_keys(person)]
-        )
-        for person in people:
-            match = next((by_key[k] for k in index.person_keys(person) if k in by_key), None)
+    snapshot = index.read_snapshot(conn, message)
+    for person in message.facts:
+        if isinstance(person, Person):
+            keys = index.person_keys(person)
+            match = next((snapshot.by_key[k] for k in keys if k in snapshot.by_key), None)
             if match is not None:
                 ex.known[person.id] = match
-        if message.kind is MessageKind.CRISIS_EVENT:
-            await _resolve_children(ex, conn)
-        else:
-            ex.no_recipient_reason = f"{message.kind.value} messages update the index only"
+    # Most messages repeat what the index already holds: plan the changes now, and give the
+    # writer nothing to do when there are none (it re-plans under its lock when there are).
+    ex.teaches = not index.plan_learning(message, ex.partner, snapshot, ex.received_at.date()).empty
+    if message.kind is MessageKind.CRISIS_EVENT:
+        _resolve_children(ex, snapshot)
+    else:
+        ex.no_recipient_reason = f"{message.kind.value} messages update the index only"
 
 
-async def _resolve_children(ex: Exchange, conn: AsyncConnection) -> None:
+def _resolve_children(ex: Exchange, snapshot: index.Snapshot) -> None:
     message = ex.parsed
     subject_id = ex.known.get(message.subject)
     children: list[str] = []
@@ -130,18 +135,17 @@ async def _resolve_children(ex: Exchange, conn: AsyncConnection) -> None:
         if child is not None and child not in children:
             children.append(child)
     if subject_id is not None:
-        children.extend(c for c in await index.children_of(conn, subject_id) if c not in children)
-    roles = await index.roles_for(conn, children, RoleKind.ALLOCATED_SOCIAL_WORKER)
-    keys = await index.identifiers_of(conn, sorted({r.person_id for r in roles}))
-    for role in roles:
-        ex.candidates.append(
-            Candidate(
-                organisation=role.organisation,
-                child_person_id=role.person_id,
-                child_identifier_keys=tuple(keys[role.person_id]),
-                addressee=role,
+        children.extend(c for c in snapshot.children_of(subject_id) if c not in children)
+    for child_id in children:
+        for role in snapshot.roles_of(child_id, RoleKind.ALLOCATED_SOCIAL_WORKER):
+            ex.candidates.append(
+                Candidate(
+                    organisation=role.organisation,
+                    child_person_id=child_id,
+                    child_identifier_keys=tuple(snapshot.identifiers.get(child_id, ())),
+                    addressee=role,
+                )
             )
-        )
     if not ex.candidates:
         ex.no_recipient_reason = (
             "no child of this person is known to have an allocated social worker"
@@ -225,7 +229,8 @@ async def render_all(ex: Exchange, services: Services) -> None:
 async def commit(ex: Exchange, services: Services) -> None:
     """One atomic commit: index updates, exchange record, outbox rows and every audit entry."""
     ex.summary = _summary(ex)
-    unit = UnitOfWork(events=lambda: _events(ex), writes=[_learn(ex)], rows=_rows(ex))
+    writes = [_learn(ex)] if ex.teaches else []
+    unit = UnitOfWork(events=lambda: _events(ex), writes=writes, rows=_rows(ex))
     ex.ledger_seqs = await services.committer.submit(unit)
     ex.summary["ledger_entries"] = len(ex.ledger_seqs)
 
@@ -310,7 +315,8 @@ def _sha256(data: bytes) -> str:
 
 
 def _person_ids(ex: Exchange, *extra: str) -> tuple[str, ...]:
-    ids = {ex.learnt.person_ids.get(ex.parsed.subject) or ex.known.get(ex.parsed.subject)}
+    subject = ex.parsed.subject
+    ids = {ex.learnt.person_ids.get(subject) or ex.known.get(subject)}
     ids.update(extra)
     return tuple(sorted(i for i in ids if i))
 
@@ -334,7 +340,7 @@ def _events(ex: Exchange) -> list[AuditEvent]:
         )
     ]
     learnt = ex.learnt
-    if learnt.persons or learnt.identifiers or learnt.family_links or learnt.worker_roles:
+    if learnt.changed:
         events.append(
             IndexUpdated(
                 **common,

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.base import Adapter
 from gateway.settings import Settings
 from gateway.store.committer import GroupCommitter
+from gateway.store.reader import Reader
 from schemas.agreement import Agreement
 
 
@@ -19,5 +20,6 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     committer: GroupCommitter
+    reader: Reader
     agreements: list[Agreement]
     adapters: dict[str, Adapter]

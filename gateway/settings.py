@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     auto_migrate: bool = True  # bring the database schema up to date at start-up
     validate_fhir_models: bool = False  # full fhir.resources validation on every message (slow)
     commit_max_batch: Annotated[int, Field(gt=0)] = 512
+    reader_threads: Annotated[int, Field(gt=0, le=64)] = 4  # threads resolving identities
 
     @field_validator("partners")
     @classmethod

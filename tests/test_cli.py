@@ -15,13 +15,13 @@ from gateway.audit.events import IndexUpdated
 from gateway.cli import main
 from gateway.settings import hash_api_key, load_settings
 from gateway.store.committer import GroupCommitter, UnitOfWork
-from gateway.store.engine import create_engine, create_writer_engine
+from gateway.store.engine import create_engine, create_sync_engine_for
 from gateway.store.tables import ledger
 from tests.conftest import Database
 
 
 async def _ledger_of(database: Database, entries: int) -> None:
-    writer = create_writer_engine(database.url, schema=database.schema)
+    writer = create_sync_engine_for(database.url, schema=database.schema)
     committer = GroupCommitter(writer)
     await committer.start()
     event = IndexUpdated(

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+from sqlalchemy import Connection
 
 from gateway import index
 from gateway.appkeys import REQUEST_ID, SERVICES
@@ -92,9 +93,11 @@ async def workers(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
     common = {"at": now, "request_id": request[REQUEST_ID], "partner": partner.id}
 
-    async with services.engine.connect() as conn:
-        person_id = await index.find_person(conn, [identifier.key])
-        found = await index.roles_for(conn, [person_id], role.value) if person_id else []
+    def read(conn: Connection) -> tuple[str | None, list[index.IndexedRole]]:
+        person_id = index.find_person(conn, [identifier.key])
+        return person_id, index.roles_for(conn, [person_id], role.value) if person_id else []
+
+    person_id, found = await services.reader.run(read)
 
     events: list[LookupDecided] = []
     answers: list[dict[str, Any]] = []

@@ -1,9 +1,11 @@
 """Engines for SQLite (embedded default) or PostgreSQL, with safe settings.
 
-The gateway reads through an async engine (``create_engine``) and writes through a sync engine
-(``create_writer_engine``) owned by the group committer's single writer thread: a batch is then
-one hand-off to that thread instead of one event-loop round trip per statement, which under load
-is what bounds throughput (see docs/architecture.md, "Group commit").
+The hot path uses sync engines (``create_sync_engine_for``) in threads: the group committer's
+single writer thread, and a small pool of reader threads for resolving identities. An exchange
+then costs one hand-off to a reader and one share of a batch hand-off to the writer, instead of
+an event-loop round trip (and thread hop) per statement, which under load is what bounds
+throughput (see docs/architecture.md, "Group commit"). The async engine (``create_engine``)
+serves everything off the hot path: health checks, the delivery worker, the CLI.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
 
 _SYNC_DRIVERS = {"sqlite": "sqlite+pysqlite", "postgresql": "postgresql+psycopg"}
 
@@ -46,15 +47,19 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
     )
 
 
-def create_writer_engine(url: str, *, schema: str | None = None) -> Engine:
-    """A sync engine on the same database, for the committer's writer thread (one connection)."""
+def create_sync_engine_for(url: str, *, schema: str | None = None, pool_size: int = 1) -> Engine:
+    """A sync engine on the same database, for the writer thread or the reader threads.
+
+    Each thread holds one pooled connection, so ``pool_size`` should equal the thread count.
+    """
     parsed = _prepare(url)
     backend = parsed.get_backend_name()
     sync_url = parsed.set(drivername=_SYNC_DRIVERS.get(backend, parsed.drivername))
     if backend == "sqlite":
         engine = create_sync_engine(
             sync_url,
-            poolclass=StaticPool,
+            pool_size=pool_size,
+            max_overflow=0,
             connect_args={"timeout": 30, "check_same_thread": False},
         )
         _configure_sqlite(engine)
@@ -63,7 +68,7 @@ def create_writer_engine(url: str, *, schema: str | None = None) -> Engine:
     if schema is not None:
         connect_args["options"] = f"-c search_path={schema}"
     return create_sync_engine(
-        sync_url, pool_size=1, max_overflow=0, pool_pre_ping=True, connect_args=connect_args
+        sync_url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True, connect_args=connect_args
     )
 
 

@@ -15,7 +15,7 @@ from gateway.audit.events import AuditEvent, IndexUpdated
 from gateway.audit.verify import verify_ledger
 from gateway.errors import Unavailable
 from gateway.store.committer import GroupCommitter, UnitOfWork
-from gateway.store.engine import create_engine, create_writer_engine
+from gateway.store.engine import create_engine, create_sync_engine_for
 from gateway.store.migrate import upgrade
 from gateway.store.tables import exchanges, ledger, ledger_head
 from tests.conftest import Database
@@ -43,7 +43,7 @@ async def engine(database: Database) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def committer(database: Database, engine: AsyncEngine) -> AsyncIterator[GroupCommitter]:
     """A running group committer with its own writer engine."""
-    writer = create_writer_engine(database.url, schema=database.schema)
+    writer = create_sync_engine_for(database.url, schema=database.schema)
     c = GroupCommitter(writer)
     await c.start()
     yield c
@@ -83,8 +83,8 @@ async def test_two_committers_on_one_database_do_not_fork(
     database: Database, engine: AsyncEngine
 ) -> None:
     """Two writers (as two gateway processes would be) interleave without forking the chain."""
-    one = create_writer_engine(database.url, schema=database.schema)
-    other = create_writer_engine(database.url, schema=database.schema)
+    one = create_sync_engine_for(database.url, schema=database.schema)
+    other = create_sync_engine_for(database.url, schema=database.schema)
     first, second = GroupCommitter(one, max_batch=7), GroupCommitter(other, max_batch=5)
     await first.start()
     await second.start()
