@@ -39,6 +39,13 @@ class Figures:
     p50_ms: float
     p99_ms: float
     paced_rps: float
+    cpu_ms_per_request: float  # the server process's own CPU time over the peak run
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -107,15 +114,19 @@ async def _open_loop(
     return latencies, n / (time.perf_counter() - begin)
 
 
-async def measure(url: str, body: bytes, headers: dict[str, str], n: int, c: int) -> Figures:
+async def measure(
+    url: str, body: bytes, headers: dict[str, str], n: int, c: int, pid: int
+) -> Figures:
     """Peak (closed loop), then latency at half the peak rate (open loop)."""
     connector = aiohttp.TCPConnector(limit=c)
     async with aiohttp.ClientSession(connector=connector) as session:
         await _closed_loop(session, url, body, headers, min(n, 500), c)  # warm-up
+        cpu = _cpu_seconds(pid)
         peak = await _closed_loop(session, url, body, headers, n, c)
+        cpu = _cpu_seconds(pid) - cpu
         latencies, paced = await _open_loop(session, url, body, headers, peak / 2, n)
     qs = statistics.quantiles(latencies, n=100)
-    return Figures(peak, qs[49], qs[98], paced)
+    return Figures(peak, qs[49], qs[98], paced, cpu / n * 1000)
 
 
 def _start(args: list[str]) -> subprocess.Popen[bytes]:
@@ -156,7 +167,9 @@ async def run(n: int, c: int, database: str | None) -> dict[str, Figures]:
                 if kind == "gateway":
                     await _seed(base)
                     headers["Authorization"] = f"Bearer {TRUST_KEY}"
-                results[kind] = await measure(f"{base}/fhir/$process-message", body, headers, n, c)
+                results[kind] = await measure(
+                    f"{base}/fhir/$process-message", body, headers, n, c, process.pid
+                )
             finally:
                 process.terminate()
                 process.wait(timeout=30)
@@ -178,7 +191,8 @@ def main() -> None:
     for name, f in results.items():
         print(
             f"{name:8} peak {f.peak_rps:8.0f} req/s | at half peak ({f.paced_rps:6.0f} req/s): "
-            f"p50 {f.p50_ms:6.2f} ms, p99 {f.p99_ms:6.2f} ms"
+            f"p50 {f.p50_ms:6.2f} ms, p99 {f.p99_ms:6.2f} ms | server CPU "
+            f"{f.cpu_ms_per_request:.3f} ms/request"
         )
     ratio = gateway.peak_rps / echo.peak_rps
     print(f"gateway/echo throughput ratio: {ratio:.3f} (target >= 0.25)")

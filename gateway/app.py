@@ -7,6 +7,7 @@ order. Composition only: the application is a plain ``web.Application``.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -67,6 +68,11 @@ def create_app(
         try:
             if settings.seed_file is not None:
                 await load_seed(settings.seed_file, app[SERVICES])
+            # Everything allocated so far (modules, models, schemas) lives as long as the process:
+            # move it out of the collector's reach so full collections stay short (they were
+            # 60-80 ms pauses under load, the whole of the p99; see benchmarks/).
+            gc.collect()
+            gc.freeze()
             yield
         finally:
             await committer.stop()
