@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cached_property
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -55,7 +55,7 @@ def identifier_from_key(key: str) -> PersonIdentifier:
     raise ValueError("unknown identifier key kind")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IndexedRole:
     """A worker allocated to a person, as the index knows it."""
 
@@ -66,10 +66,10 @@ class IndexedRole:
     updated_at: datetime
     details: str  # the stored JSON of the facts, compared to spot a changed worker
 
-    @cached_property
+    @property
     def facts(self) -> tuple[Fact, ...]:
         """The WorkerRole first, then its Worker and Organisation if known (parsed on demand)."""
-        return tuple(_FACT.validate_python(f) for f in orjson.loads(self.details))
+        return _parse_details(self.details)
 
     @property
     def role_fact(self) -> WorkerRole:
@@ -77,6 +77,12 @@ class IndexedRole:
         if not isinstance(fact, WorkerRole):
             raise TypeError("an indexed role starts with its WorkerRole fact")
         return fact
+
+
+@lru_cache(maxsize=4096)
+def _parse_details(details: str) -> tuple[Fact, ...]:
+    # Facts are frozen, so one parsed copy can serve every exchange naming the same worker.
+    return tuple(_FACT.validate_python(f) for f in orjson.loads(details))
 
 
 def _persons_by_key(keys: list[str]) -> Select[str, str]:

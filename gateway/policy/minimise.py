@@ -8,10 +8,14 @@ Withheld items name the element and the reason, never the content.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+
+from pydantic import BaseModel
 
 from schemas.agreement import Flow
 from schemas.disclosure import WithheldItem, WithheldReason
 from schemas.facts import Fact
+from schemas.labels import SecurityLabels
 
 # Fields every fact keeps: they carry structure and labels, not content.
 _STRUCTURAL = frozenset({"id", "fact", "labels", "element_labels"})
@@ -32,86 +36,103 @@ class Minimised:
     withheld: tuple[WithheldItem, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A fact class's content fields, which of them are required, and their defaults."""
+
+    fields: frozenset[str]
+    required: frozenset[str]
+    defaults: dict[str, object]
+
+
+@cache
+def _shape(cls: type[BaseModel]) -> _Shape:
+    fields = {name: info for name, info in cls.model_fields.items() if name not in _STRUCTURAL}
+    return _Shape(
+        frozenset(fields),
+        frozenset(name for name, info in fields.items() if info.is_required()),
+        {
+            name: info.get_default(call_default_factory=True)
+            for name, info in fields.items()
+            if not info.is_required()
+        },
+    )
+
+
+def _excluded(labels: SecurityLabels, flow: Flow) -> list[str]:
+    return sorted(label.value for label in labels.sensitivity & flow.exclude_labels)
+
+
 def minimise(facts: tuple[Fact, ...], flow: Flow) -> Minimised:
     """Apply ``flow``'s element list and label exclusions to ``facts``."""
     allowed = flow.allowed_elements
     kept: list[Fact] = []
     disclosed: set[str] = set()
     withheld: dict[tuple[str, WithheldReason], WithheldItem] = {}
-    ask = flow.withheld_contact
+
+    def withhold(element: str, code: WithheldReason, reason: str) -> None:
+        withheld[(element, code)] = WithheldItem(
+            element=element, reason_code=code, reason=reason, ask=flow.withheld_contact
+        )
 
     for fact in facts:
         name = fact.fact
+        label = _FACT_NAMES.get(name, name)
         # SECURITY: labels win over element lists; an excluded sensitivity never crosses.
-        excluded = sorted(label.value for label in fact.labels.sensitivity & flow.exclude_labels)
+        excluded = _excluded(fact.labels, flow)
         if excluded:
-            key = (name, WithheldReason.SENSITIVITY_LABEL)
-            withheld[key] = WithheldItem(
-                element=name,
-                reason_code=WithheldReason.SENSITIVITY_LABEL,
-                reason=(
-                    f"{_FACT_NAMES.get(name, name)} is labelled {', '.join(excluded)}, which "
-                    f"flow {flow.id} excludes."
-                ),
-                ask=ask,
+            withhold(
+                name,
+                WithheldReason.SENSITIVITY_LABEL,
+                f"{label} is labelled {', '.join(excluded)}, which flow {flow.id} excludes.",
             )
             continue
-        whole = f"{name}.*" in allowed
-        fields = {f for f in type(fact).model_fields if f not in _STRUCTURAL}
-        permitted = set(fields) if whole else {f for f in fields if f"{name}.{f}" in allowed}
-        required = {f for f in fields if type(fact).model_fields[f].is_required()}
-        if not permitted or not required <= permitted:
-            withheld[(name, WithheldReason.NOT_IN_AGREEMENT)] = WithheldItem(
-                element=name,
-                reason_code=WithheldReason.NOT_IN_AGREEMENT,
-                reason=(
-                    f"{_FACT_NAMES.get(name, name)} is not among the elements "
-                    f"flow {flow.id} shares."
-                ),
-                ask=ask,
+        shape = _shape(type(fact))
+        if f"{name}.*" in allowed:
+            permitted = set(shape.fields)
+        else:
+            permitted = {f for f in shape.fields if f"{name}.{f}" in allowed}
+        if not permitted or not shape.required <= permitted:
+            withhold(
+                name,
+                WithheldReason.NOT_IN_AGREEMENT,
+                f"{label} is not among the elements flow {flow.id} shares.",
             )
             continue
-        cleared: dict[str, object] = {}
         # SECURITY: a field labelled with an excluded sensitivity is withheld even where the
         # element list names it; if the fact cannot stand without it, the whole fact goes.
-        label_blocked: dict[str, list[str]] = {}
-        for item in fact.element_labels:
-            hit = sorted(label.value for label in item.labels.sensitivity & flow.exclude_labels)
-            if hit and item.element in permitted:
-                label_blocked[item.element] = hit
-        if label_blocked.keys() & required:
-            withheld[(name, WithheldReason.SENSITIVITY_LABEL)] = WithheldItem(
-                element=name,
-                reason_code=WithheldReason.SENSITIVITY_LABEL,
-                reason=f"{_FACT_NAMES.get(name, name)} carries labels flow {flow.id} excludes.",
-                ask=ask,
+        blocked = {
+            item.element: hit
+            for item in fact.element_labels
+            if item.element in permitted and (hit := _excluded(item.labels, flow))
+        }
+        if blocked.keys() & shape.required:
+            withhold(
+                name,
+                WithheldReason.SENSITIVITY_LABEL,
+                f"{label} carries labels flow {flow.id} excludes.",
             )
             continue
-        for field, hit in sorted(label_blocked.items()):
-            permitted.discard(field)
-            if getattr(fact, field) != type(fact).model_fields[field].get_default(
-                call_default_factory=True
-            ):
-                cleared[field] = (
-                    type(fact).model_fields[field].get_default(call_default_factory=True)
+        permitted -= blocked.keys()
+        cleared: dict[str, object] = {}
+        for field in sorted(shape.fields - permitted):
+            default = shape.defaults[field]
+            if getattr(fact, field) == default:
+                continue
+            cleared[field] = default
+            path = f"{name}.{field}"
+            if field in blocked:
+                withhold(
+                    path,
+                    WithheldReason.SENSITIVITY_LABEL,
+                    f"{path} is labelled {', '.join(blocked[field])}, which flow {flow.id} "
+                    "excludes.",
                 )
-                path = f"{name}.{field}"
-                withheld[(path, WithheldReason.SENSITIVITY_LABEL)] = WithheldItem(
-                    element=path,
-                    reason_code=WithheldReason.SENSITIVITY_LABEL,
-                    reason=f"{path} is labelled {', '.join(hit)}, which flow {flow.id} excludes.",
-                    ask=ask,
-                )
-        for field in sorted(fields - permitted - cleared.keys()):
-            default = type(fact).model_fields[field].get_default(call_default_factory=True)
-            if getattr(fact, field) != default:
-                cleared[field] = default
-                path = f"{name}.{field}"
-                withheld[(path, WithheldReason.NOT_IN_AGREEMENT)] = WithheldItem(
-                    element=path,
-                    reason_code=WithheldReason.NOT_IN_AGREEMENT,
-                    reason=f"{path} is not among the elements flow {flow.id} shares.",
-                    ask=ask,
+            else:
+                withhold(
+                    path,
+                    WithheldReason.NOT_IN_AGREEMENT,
+                    f"{path} is not among the elements flow {flow.id} shares.",
                 )
         if fact.element_labels:
             cleared["element_labels"] = tuple(
