@@ -39,7 +39,11 @@ def create_app(
     """Build the gateway application for ``settings``."""
     # Agreements and adapters are checked now, so a bad agreement stops start-up, not a request.
     agreements = load_agreements(settings.agreements_dir)
-    chosen = adapters if adapters is not None else default_adapters()
+    chosen = (
+        adapters
+        if adapters is not None
+        else default_adapters(validate_fhir_models=settings.validate_fhir_models)
+    )
 
     app = web.Application(
         middlewares=[request_context, error_rendering],
