@@ -154,6 +154,8 @@ class DeliveryWorker:
                         "X-Request-ID": row.request_id,
                     },
                     timeout=aiohttp.ClientTimeout(total=self._settings.timeout),
+                    # SECURITY: a redirect could send a disclosure somewhere no agreement names.
+                    allow_redirects=False,
                 ) as response:
                     status = response.status
                     await response.read()

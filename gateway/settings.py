@@ -8,8 +8,10 @@ the file (for example ``JOINEDUP_DATABASE_URL``, an SQLAlchemy URL); nested valu
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -50,6 +52,20 @@ class PartnerSettings(BaseModel):
     # SECURITY: only hashes of API keys are configured; see hash_api_key.
     api_key_sha256: tuple[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")], ...] = ()
     endpoint: str | None = None  # where the delivery worker posts disclosures
+
+    @field_validator("endpoint")
+    @classmethod
+    def _secure_endpoint(cls, value: str | None) -> str | None:
+        # SECURITY: disclosures travel over TLS; plain HTTP only to this machine (the demo's and
+        # the tests' partner simulators), never across a network.
+        if value is None:
+            return None
+        url = urlsplit(value)
+        if url.scheme == "https" and url.hostname:
+            return value
+        if url.scheme == "http" and url.hostname in {"127.0.0.1", "localhost", "::1"}:
+            return value
+        raise ValueError("a delivery endpoint must be https:// (http:// only to loopback)")
 
 
 class DeliverySettings(BaseModel):
@@ -138,17 +154,17 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         model_config = SettingsConfigDict(yaml_file=config_file)
 
     settings: Settings = FileSettings(**overrides)
-    if config_file is not None:
-        # Relative paths in a config file are relative to the file, not to the working directory.
-        base = config_file.resolve().parent
-        updates: dict[str, Any] = {}
-        if not settings.agreements_dir.is_absolute() and "agreements_dir" not in overrides:
-            updates["agreements_dir"] = base / settings.agreements_dir
-        if settings.seed_file is not None and not settings.seed_file.is_absolute():
-            updates["seed_file"] = base / settings.seed_file
-        if updates:
-            settings = settings.model_copy(update=updates)
-    return settings
+    # A relative path written in the config file is relative to the file, not to the working
+    # directory; one given in the environment or as an argument keeps its usual meaning.
+    from_file = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    base = config_file.resolve().parent
+    updates: dict[str, Any] = {}
+    for key in ("agreements_dir", "seed_file"):
+        value = getattr(settings, key)
+        overridden = key in overrides or f"JOINEDUP_{key.upper()}" in os.environ
+        if key in from_file and not overridden and value is not None and not value.is_absolute():
+            updates[key] = base / value
+    return settings.model_copy(update=updates) if updates else settings
 
 
 def load_partner_file(path: Path) -> list[PartnerSettings]:

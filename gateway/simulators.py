@@ -28,6 +28,7 @@ class PartnerSimulator:
 
     name: str
     fail_first: int = 0
+    redirect_to: str | None = None  # answer every delivery with a 307 to this URL
     received: list[Received] = field(default_factory=list)
     attempts: int = 0
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -36,6 +37,8 @@ class PartnerSimulator:
 
     async def _deliveries(self, request: web.Request) -> web.Response:
         self.attempts += 1
+        if self.redirect_to is not None:
+            raise web.HTTPTemporaryRedirect(self.redirect_to)
         if self.attempts <= self.fail_first:
             return web.Response(status=503, text="simulated outage")
         self.received.append(

@@ -93,14 +93,24 @@ class Harness:
 
 
 async def start_harness(
-    aiohttp_client: Any, database: Database, *, council_fail_first: int = 0, **overrides: Any
+    aiohttp_client: Any,
+    database: Database,
+    *,
+    council_fail_first: int = 0,
+    council_redirects: bool = False,
+    **overrides: Any,
 ) -> AsyncIterator[Harness]:
     """Start the partner simulators, then the gateway pointed at them."""
-    council = PartnerSimulator("council", fail_first=council_fail_first)
     other, trust = PartnerSimulator("other council"), PartnerSimulator("trust")
+    other_url = await other.start()
+    council = PartnerSimulator(
+        "council",
+        fail_first=council_fail_first,
+        redirect_to=other_url if council_redirects else None,
+    )
     endpoints = {
         "council-demo": await council.start(),
-        "council-other": await other.start(),
+        "council-other": other_url,
         "trust-demo": await trust.start(),
     }
     values: dict[str, Any] = {

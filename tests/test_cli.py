@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from gateway.audit.events import IndexUpdated
 from gateway.cli import main
-from gateway.settings import hash_api_key, load_settings
+from gateway.settings import PartnerSettings, hash_api_key, load_settings
 from gateway.store.committer import GroupCommitter, UnitOfWork
 from gateway.store.engine import create_engine, create_sync_engine_for
 from gateway.store.tables import ledger
@@ -110,3 +110,41 @@ def test_embedded_defaults_need_no_configuration(clean_env: None) -> None:
     settings = load_settings()
     assert {"trust-demo", "council-demo", "council-other"} == {p.id for p in settings.partners}
     assert (settings.agreements_dir / "demo-trust-council.yaml").is_file()
+
+
+def test_relative_paths_from_the_environment_keep_their_meaning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None
+) -> None:
+    """A relative JOINEDUP_AGREEMENTS_DIR is not re-rooted at the config file's folder."""
+    config = tmp_path / "conf" / "config.yaml"
+    config.parent.mkdir()
+    config.write_text("agreements_dir: from-file\n", encoding="utf-8")
+    monkeypatch.setenv("JOINEDUP_AGREEMENTS_DIR", "from-env")
+    assert Path("from-env") == load_settings(config).agreements_dir
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "ok"),
+    [
+        ("https://csc.council.example/deliveries", True),
+        ("http://127.0.0.1:9000/deliveries", True),
+        ("http://localhost/deliveries", True),
+        ("http://csc.council.example/deliveries", False),
+        ("ftp://csc.council.example/", False),
+        ("https:///nohost", False),
+    ],
+)
+def test_delivery_endpoints_must_use_tls_off_this_machine(endpoint: str, ok: bool) -> None:
+    """https anywhere, plain http only to loopback."""
+    values = {
+        "id": "p",
+        "name": "P",
+        "organisations": ["RX9"],
+        "format": "csc",
+        "endpoint": endpoint,
+    }
+    if ok:
+        assert endpoint == PartnerSettings.model_validate(values).endpoint
+    else:
+        with pytest.raises(ValidationError, match="https://"):
+            PartnerSettings.model_validate(values)

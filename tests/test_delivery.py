@@ -71,3 +71,17 @@ def test_backoff_is_capped_with_full_jitter() -> None:
     assert all(0 <= s <= 10.0 for s in samples)
     assert max(backoff_delay(1, 1.0, 10.0) for _ in range(200)) <= 1.0
     assert max(backoff_delay(4, 1.0, 10.0) for _ in range(500)) > 1.0  # grows with attempts
+
+
+async def test_redirects_are_not_followed(aiohttp_client: Any, database: Database) -> None:
+    """A 307 from the recipient is a failed attempt; the redirect target receives nothing."""
+    async for h in start_harness(aiohttp_client, database, council_redirects=True):
+        await h.post_csc(child_status())
+        await h.post_fhir(crisis_bundle())
+        for _ in range(250):
+            attempts = [e for e in await h.entries() if e["event"] == "delivery.attempted"]
+            if attempts:
+                break
+            await asyncio.sleep(0.02)
+        assert ("retry", 307) == (attempts[0]["outcome"], attempts[0]["status_code"])
+        assert [] == h.other.received

@@ -257,3 +257,45 @@ async def test_request_ids(h: Harness) -> None:
     bad = await h.client.get("/_ping", headers={"X-Request-ID": "nope"})
     assert 400 == bad.status
     assert "application/problem+json" == bad.content_type
+
+
+async def _index_updates(h: Harness) -> list[dict[str, Any]]:
+    return [e for e in await h.entries() if e["event"] == "index.updated"]
+
+
+async def test_a_repeated_message_teaches_the_index_nothing(h: Harness) -> None:
+    """The same child-status twice: the index learns once; the second is received, not re-learnt."""
+    assert 202 == (await h.post_csc(child_status())).status
+    assert 202 == (await h.post_csc(child_status())).status
+    updates = await _index_updates(h)
+    assert 1 == len(updates)
+    assert (2, 1, 1) == (
+        updates[0]["persons"],
+        updates[0]["family_links"],
+        updates[0]["worker_roles"],
+    )
+    received = [e for e in await h.entries() if e["event"] == "exchange.received"]
+    assert 2 == len(received)
+
+
+async def test_a_new_allocated_worker_replaces_the_old(h: Harness) -> None:
+    """When the council allocates a new worker, the next crisis notice goes to them."""
+    assert 202 == (await h.post_csc(child_status())).status
+    changed = child_status()
+    episode = changed["social_care_episodes"][-1]
+    episode["care_worker_details"][-1]["end_date"] = "2025-06-01"
+    episode["care_worker_details"].append(
+        {
+            "worker_id": "SW0099",
+            "worker_name": "Morgan Lee",
+            "phone": "01632 960777",
+            "start_date": "2025-06-02",
+        }
+    )
+    changed["message_id"] = "csc-999-000482"
+    assert 202 == (await h.post_csc(changed)).status
+    updates = await _index_updates(h)
+    assert [1, 1] == [u["worker_roles"] for u in updates]
+    assert 202 == (await h.post_fhir(crisis_bundle())).status
+    notice = orjson.loads((await h.council.wait_for(1))[0].body)
+    assert "SW0099" == notice["to"]["worker_id"]
