@@ -30,8 +30,8 @@ from gateway.audit.events import (
     NoRecipient,
     WithheldRef,
 )
-from gateway.errors import Forbidden
-from gateway.policy.engine import Decision, decide
+from gateway.errors import Forbidden, GatewayError
+from gateway.policy.engine import Decision, Outcome, decide
 from gateway.policy.minimise import minimise
 from gateway.recipients import Candidate, recipient_context
 from gateway.services import Services
@@ -178,7 +178,7 @@ async def minimise_all(ex: Exchange, services: Services) -> None:
         partner = services.settings.partner_for_organisation(routed.candidate.organisation)
         if partner is None:
             routed.decision = Decision(
-                decision.outcome.REFUSE,
+                Outcome.REFUSE,
                 "recipient-not-connected",
                 f"Organisation {routed.candidate.organisation} has no partner system configured "
                 "to receive it.",
@@ -222,7 +222,19 @@ async def render_all(ex: Exchange, services: Services) -> None:
         partner = services.settings.partner(routed.disclosure.recipient.partner)
         if partner is None:
             raise RuntimeError("minimise_all only addresses configured partners")
-        routed.rendered = services.adapters[partner.format].render(routed.disclosure)
+        try:
+            routed.rendered = services.adapters[partner.format].render(routed.disclosure)
+        except GatewayError as exc:
+            # One recipient's format failing must not lose the exchange for the others: this
+            # recipient is refused, with the adapter's reason (which names rules, not content).
+            routed.disclosure = None
+            routed.decision = Decision(
+                Outcome.REFUSE,
+                "render-failed",
+                f"The recipient's format ({partner.format}) cannot carry this disclosure: "
+                f"{exc.detail}",
+            )
+            continue
         routed.outbox_id = str(uuid.uuid4())
 
 

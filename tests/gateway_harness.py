@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.base import Adapter
 from gateway.app import create_app
 from gateway.appkeys import SERVICES
 from gateway.audit.verify import Verdict, verify_ledger
@@ -98,6 +99,7 @@ async def start_harness(
     *,
     council_fail_first: int = 0,
     council_redirects: bool = False,
+    adapters: dict[str, Adapter] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Harness]:
     """Start the partner simulators, then the gateway pointed at them."""
@@ -118,7 +120,7 @@ async def start_harness(
         "delivery": DeliverySettings(poll_interval=0.02, backoff_base=0.02, backoff_cap=0.1),
     }
     values.update(overrides)
-    client = await aiohttp_client(create_app(make_settings(database, **values)))
+    client = await aiohttp_client(create_app(make_settings(database, **values), adapters=adapters))
     try:
         yield Harness(client, council, other, trust)
     finally:

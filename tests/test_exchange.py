@@ -9,7 +9,12 @@ import orjson
 import pytest
 from sqlalchemy import select, text
 
+from adapters.base import Adapter, Rendered
+from adapters.csc import CscAdapter
+from adapters.fhir_r4 import FhirR4Adapter
+from gateway.errors import ConfigurationError
 from gateway.store.tables import exchanges, outbox, persons
+from schemas.disclosure import Disclosure
 from tests.conftest import COUNCIL_KEY, OTHER_COUNCIL_KEY, Database
 from tests.gateway_harness import Harness, child_status, crisis_bundle, start_harness
 
@@ -299,3 +304,28 @@ async def test_a_new_allocated_worker_replaces_the_old(h: Harness) -> None:
     assert 202 == (await h.post_fhir(crisis_bundle())).status
     notice = orjson.loads((await h.council.wait_for(1))[0].body)
     assert "SW0099" == notice["to"]["worker_id"]
+
+
+class _UnrenderableCsc(CscAdapter):
+    """A CSC adapter whose render always fails, as a recipient format that cannot carry a fact."""
+
+    def render(self, disclosure: Disclosure) -> Rendered:
+        raise ConfigurationError("the notice needs a field this disclosure lacks")
+
+
+async def test_a_recipient_whose_format_fails_is_refused_and_recorded(
+    aiohttp_client: Any, database: Database
+) -> None:
+    """A render failure refuses that recipient with its reason; the exchange is still accepted."""
+    adapters: dict[str, Adapter] = {"fhir-r4": FhirR4Adapter(), "csc": _UnrenderableCsc()}
+    async for h in start_harness(aiohttp_client, database, adapters=adapters):
+        assert 202 == (await h.post_csc(child_status())).status
+        response = await h.post_fhir(crisis_bundle())
+        assert 202 == response.status
+        summary = await response.json()
+        assert [("999", "refuse", "render-failed")] == [
+            (r["organisation"], r["outcome"], r["reason_code"]) for r in summary["recipients"]
+        ]
+        decided = [e for e in await h.entries() if e["event"] == "disclosure.decided"]
+        assert "cannot carry this disclosure" in decided[0]["explanation"]
+        assert 0 == await h.count(outbox)
