@@ -121,7 +121,7 @@ def _resolve(ex: Exchange, conn: Connection) -> None:
 
 def _resolve_children(ex: Exchange, snapshot: index.Snapshot) -> None:
     message = ex.parsed
-    subject_id = ex.known.get(message.subject)
+    subject_id = ex.known.get(message.subject) if message.subject else None
     children: list[str] = []
     for fact in message.facts:
         if not isinstance(fact, FamilyRelationship):
@@ -328,8 +328,9 @@ def _sha256(data: bytes) -> str:
 
 def _person_ids(ex: Exchange, *extra: str) -> tuple[str, ...]:
     subject = ex.parsed.subject
-    ids = {ex.learnt.person_ids.get(subject) or ex.known.get(subject)}
-    ids.update(extra)
+    ids = set(extra)
+    if subject is not None:
+        ids.add(ex.learnt.person_ids.get(subject) or ex.known.get(subject) or "")
     return tuple(sorted(i for i in ids if i))
 
 
@@ -349,6 +350,7 @@ def _events(ex: Exchange) -> list[AuditEvent]:
             source_message_id_sha256=_sha256(message.message_id.encode()),
             body_sha256=_sha256(ex.body),
             person_ids=_person_ids(ex),
+            unmapped=tuple(u.element for u in message.unmapped),
         )
     ]
     learnt = ex.learnt

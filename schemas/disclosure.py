@@ -52,7 +52,7 @@ class Disclosure(CanonicalModel):
     flow_id: str
     purpose: Purpose
     lawful_basis: LawfulBasis
-    subject: LocalId
+    subject: LocalId | None  # the person the source message was about, where there was one
     about: tuple[LocalId, ...] = ()  # further people the recipient knows (e.g. the child)
     facts: tuple[Fact, ...]
     disclosed: tuple[str, ...]

@@ -16,9 +16,52 @@ from schemas.provenance import Provenance
 class MessageKind(StrEnum):
     """What a message is about; agreements name the kinds each flow may carry."""
 
-    CRISIS_EVENT = "crisis-event"
-    CHILD_STATUS = "child-status"
-    WORKER_CONTACT = "worker-contact"  # a look-up answer: who the worker is, how to reach them
+    # Mental health side (trust → gateway)
+    CRISIS_EVENT = "crisis-event"  # crisis contact, self-harm attendance, detention, admission...
+    REFERRAL = "referral"  # a structured referral to the council's front door
+    CONSENT_DIRECTIVE = "consent-directive"
+    RECORD_UPDATE = "record-update"  # resources or a collection/batch/transaction: index facts only
+    # Both sides
+    WORKER_CONTACT = "worker-contact"  # who the worker is, how to reach them (incl. look-ups)
+    MEETING_INVITATION = "meeting-invitation"  # care review, strategy discussion, conferences
+    MEETING_REPLY = "meeting-reply"  # accept or decline
+    # Children's social care side (council → gateway), named after the Standard Safeguarding Dataset
+    CHILD_STATUS = "child-status"  # CP-IS-like: plans, allocated worker, out-of-hours contact
+    CHILD_RECORD = "child-record"  # a DfE CSC API child record
+    ALLOCATED_WORKER_CHANGED = "allocated-worker-changed"  # ssd_involvements
+    SECTION_47_STARTED = "section-47-started"  # ssd_s47_enquiry
+    ICPC_SCHEDULED = "icpc-scheduled"  # ssd_initial_cp_conference
+    CP_PLAN_STARTED = "cp-plan-started"  # ssd_cp_plans
+    CP_PLAN_ENDED = "cp-plan-ended"
+    REFERRAL_STATUS = "referral-status"  # acknowledgement: received, allocated, outcome
+    CIN_CENSUS_CHILD = "cin-census-child"  # one child of an annual CIN census return
+
+
+class Unmapped(CanonicalModel):
+    """A source element the canonical model does not carry: reported, never dropped silently.
+
+    ``element`` is a location in the partner's message (never its value); ``reason`` says why.
+    """
+
+    element: str
+    reason: str
+
+
+# Kinds that only make sense about one person (the parent in crisis, the child on a plan...).
+_ABOUT_A_PERSON = frozenset(
+    {
+        MessageKind.CRISIS_EVENT,
+        MessageKind.REFERRAL,
+        MessageKind.CONSENT_DIRECTIVE,
+        MessageKind.CHILD_STATUS,
+        MessageKind.CHILD_RECORD,
+        MessageKind.SECTION_47_STARTED,
+        MessageKind.ICPC_SCHEDULED,
+        MessageKind.CP_PLAN_STARTED,
+        MessageKind.CP_PLAN_ENDED,
+        MessageKind.CIN_CENSUS_CHILD,
+    }
+)
 
 
 class CanonicalMessage(CanonicalModel):
@@ -26,20 +69,22 @@ class CanonicalMessage(CanonicalModel):
 
     message_id: str
     kind: MessageKind
-    subject: LocalId  # the Person fact the message is about
+    subject: LocalId | None = None  # the Person fact the message is about, where there is one
     facts: tuple[Fact, ...]
     provenance: Provenance
     purpose: Purpose | None = None  # the purpose the sender declared, if any
     sent_at: datetime | None = None
+    unmapped: tuple[Unmapped, ...] = ()  # the loss report of the translation into canonical
 
     @model_validator(mode="after")
     def _references_resolve(self) -> CanonicalMessage:
         ids = [f.id for f in self.facts]
         if len(ids) != len(set(ids)):
             raise ValueError("fact ids must be unique within a message")
-        subject = self.fact(self.subject)
-        if not isinstance(subject, Person):
+        if self.subject is not None and not isinstance(self.fact(self.subject), Person):
             raise ValueError("the subject must be a person fact in the message")
+        if self.subject is None and self.kind in _ABOUT_A_PERSON:
+            raise ValueError(f"a {self.kind.value} message names its subject person")
         return self
 
     def fact(self, local_id: str) -> Fact | None:

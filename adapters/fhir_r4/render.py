@@ -92,7 +92,7 @@ class _Renderer:
         self.facts: dict[str, Fact] = {f.id: f for f in disclosure.facts}
         self.losses: dict[str, Loss] = {}
         self.resources: list[tuple[str, JsonObject]] = []
-        subject = self.facts.get(disclosure.subject)
+        subject = self.facts.get(disclosure.subject) if disclosure.subject else None
         self.subject = subject if isinstance(subject, Person) else None
         coordinators = {
             f.care_coordinator for f in disclosure.facts if isinstance(f, MentalHealthEpisode)

@@ -32,6 +32,7 @@ class ExchangeReceived(AuditEvent):
     source_message_id_sha256: str
     body_sha256: str
     person_ids: tuple[str, ...] = ()
+    unmapped: tuple[str, ...] = ()  # source elements the canonical model did not carry (paths)
 
 
 class WithheldRef(BaseModel):
@@ -113,12 +114,28 @@ class DeliveryAttempted(AuditEvent):
     error: str | None = None
 
 
+class ImportCompleted(AuditEvent):
+    """A batch file (such as a CIN census return) was imported into the index; counts only."""
+
+    event: Literal["import.completed"] = "import.completed"
+    source_format: str
+    file_sha256: str
+    organisation: str
+    records: int
+    imported: int
+    problems: int
+    persons: int
+    identifiers: int
+    episodes: int
+
+
 AnyAuditEvent = Annotated[
     ExchangeReceived
     | DisclosureDecided
     | NoRecipient
     | IndexUpdated
     | LookupDecided
-    | DeliveryAttempted,
+    | DeliveryAttempted
+    | ImportCompleted,
     Field(discriminator="event"),
 ]

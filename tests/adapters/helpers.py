@@ -106,7 +106,7 @@ def _is_ref(value: object, by_id: dict[str, Fact]) -> bool:
 
 def disclosure(
     facts: tuple[Fact, ...],
-    subject: str,
+    subject: str | None,
     *,
     kind: MessageKind = MessageKind.CRISIS_EVENT,
     sender: str = "RX9",

@@ -298,7 +298,7 @@ def load_bytes(*parts: str) -> bytes:
     return orjson.dumps(load(*parts))
 
 
-def _crisis_disclosure_facts() -> tuple[tuple[Fact, ...], str]:
+def _crisis_disclosure_facts() -> tuple[tuple[Fact, ...], str | None]:
     """What the pipeline hands the CSC adapter for the s136 story, under the crisis-notice preset:
     the trust's facts minimised (no diagnosis, location, reason or sex), plus the council's own
     addressing facts (its allocated worker), renamed as the pipeline does."""
