@@ -19,13 +19,20 @@ from pydantic import TypeAdapter
 from sqlalchemy import Connection, Select, delete, insert, select, update
 
 from gateway.settings import PartnerSettings
-from gateway.store.tables import family_links, person_identifiers, persons, worker_roles
+from gateway.store.tables import (
+    family_links,
+    person_identifiers,
+    persons,
+    social_care_episodes,
+    worker_roles,
+)
 from schemas.facts import (
     Fact,
     FamilyRelationship,
     Organisation,
     Person,
     RelationshipRole,
+    SocialCareEpisode,
     Worker,
     WorkerRole,
 )
@@ -163,10 +170,12 @@ class Learnt:
     identifiers: int = 0
     family_links: int = 0
     worker_roles: int = 0
+    episodes: int = 0
 
     @property
     def changed(self) -> bool:
-        return bool(self.persons or self.identifiers or self.family_links or self.worker_roles)
+        counts = (self.persons, self.identifiers, self.family_links, self.worker_roles)
+        return any(counts) or bool(self.episodes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +189,7 @@ class Snapshot:
     identifiers: dict[str, list[str]]  # person id -> keys
     links: dict[tuple[str, str], str]  # (parent id, child id) -> role
     roles: dict[tuple[str, str, str], IndexedRole]  # (person id, role, organisation) -> role
+    episodes: dict[tuple[str, str, str], str]  # (person id, organisation, referral date) -> JSON
 
     def children_of(self, person_id: str) -> list[str]:
         """Children linked to ``person_id`` as a parent or carer."""
@@ -212,7 +222,18 @@ def read_snapshot(conn: Connection, message: CanonicalMessage) -> Snapshot:
         for row in conn.execute(_roles_query().where(worker_roles.c.person_id.in_(everyone))):
             role = _indexed_role(row)
             roles[(role.person_id, role.role, role.organisation)] = role
-    return Snapshot(by_key, identifiers, links, roles)
+    episodes: dict[tuple[str, str, str], str] = {}
+    if everyone and any(isinstance(f, SocialCareEpisode) for f in message.facts):
+        episode_rows = conn.execute(
+            select(
+                social_care_episodes.c.person_id,
+                social_care_episodes.c.organisation,
+                social_care_episodes.c.referral_date,
+                social_care_episodes.c.details,
+            ).where(social_care_episodes.c.person_id.in_(everyone))
+        )
+        episodes = {(str(p), str(o), str(r)): str(d) for p, o, r, d in episode_rows}
+    return Snapshot(by_key, identifiers, links, roles, episodes)
 
 
 def _all_keys(person: Person) -> list[str]:
@@ -241,13 +262,15 @@ class Plan:
         default_factory=list
     )  # parent, child, role, new
     roles: list[tuple[str, WorkerRole, str, str | None]] = field(default_factory=list)
+    # (person ref, organisation, referral date, details JSON)
+    episodes: list[tuple[str, str, str, str]] = field(default_factory=list)
     person_refs: dict[str, str] = field(
         default_factory=dict
     )  # fact id -> person id or "new:<fact>"
 
     @property
     def empty(self) -> bool:
-        return not (self.new_persons or self.new_keys or self.links or self.roles)
+        return not (self.new_persons or self.new_keys or self.links or self.roles or self.episodes)
 
 
 def plan_learning(
@@ -276,6 +299,9 @@ def plan_learning(
     for link in message.facts:
         if isinstance(link, FamilyRelationship):
             _plan_link(plan, link, snapshot)
+    for episode in message.facts:
+        if isinstance(episode, SocialCareEpisode):
+            _plan_episode(plan, message, episode, partner, snapshot)
     for role in message.facts:
         if isinstance(role, WorkerRole):
             _plan_role(plan, message, role=role, partner=partner, snapshot=snapshot, today=today)
@@ -324,6 +350,35 @@ def _plan_role(
     details = _role_details(message, role)
     if existing is None or existing.details != details:
         plan.roles.append((person_ref, role, organisation, details))
+
+
+def _plan_episode(
+    plan: Plan,
+    message: CanonicalMessage,
+    episode: SocialCareEpisode,
+    partner: PartnerSettings,
+    snapshot: Snapshot,
+) -> None:
+    person_ref = plan.person_refs.get(episode.subject)
+    if person_ref is None:
+        return
+    org = message.fact(episode.organisation) if episode.organisation else None
+    organisation = message.provenance.organisation
+    if isinstance(org, Organisation):
+        organisation = org.la_code or org.ods_code or organisation
+    # SECURITY: only the council itself records its social care episodes in the index.
+    if organisation not in partner.organisations:
+        return
+    referral = episode.referral_date.isoformat() if episode.referral_date else "unknown"
+    # The allocated worker is a fact of its own (worker_roles): keep the episode free of the
+    # message-local reference, so the stored status compares equal across messages.
+    details = orjson.dumps(
+        episode.model_copy(update={"allocated_worker": None, "id": "episode"}).model_dump(
+            mode="json"
+        )
+    ).decode()
+    if snapshot.episodes.get((person_ref, organisation, referral)) != details:
+        plan.episodes.append((person_ref, organisation, referral, details))
 
 
 def _role_details(message: CanonicalMessage, role: WorkerRole) -> str:
@@ -402,6 +457,24 @@ def learn(
                 )
             )
             learnt.worker_roles += 1
+    for person_ref, organisation, referral, details in plan.episodes:
+        key = (
+            social_care_episodes.c.person_id == ids[person_ref],
+            social_care_episodes.c.organisation == organisation,
+            social_care_episodes.c.referral_date == referral,
+        )
+        conn.execute(delete(social_care_episodes).where(*key))
+        conn.execute(
+            insert(social_care_episodes).values(
+                person_id=ids[person_ref],
+                organisation=organisation,
+                referral_date=referral,
+                source_partner=partner.id,
+                details=details,
+                updated_at=now,
+            )
+        )
+        learnt.episodes += 1
     learnt.person_ids = {fact: ids[ref] for fact, ref in plan.person_refs.items()}
 
 

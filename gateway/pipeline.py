@@ -362,6 +362,7 @@ def _events(ex: Exchange) -> list[AuditEvent]:
                 identifiers=learnt.identifiers,
                 family_links=learnt.family_links,
                 worker_roles=learnt.worker_roles,
+                episodes=learnt.episodes,
             )
         )
     for routed in ex.routed:

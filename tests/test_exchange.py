@@ -13,7 +13,7 @@ from adapters.base import Adapter, Rendered
 from adapters.csc import CscAdapter
 from adapters.fhir_r4 import FhirR4Adapter
 from gateway.errors import ConfigurationError
-from gateway.store.tables import exchanges, outbox, persons
+from gateway.store.tables import exchanges, outbox, persons, social_care_episodes
 from schemas.disclosure import Disclosure
 from tests.conftest import COUNCIL_KEY, OTHER_COUNCIL_KEY, Database
 from tests.gateway_harness import Harness, child_status, crisis_bundle, start_harness
@@ -329,3 +329,13 @@ async def test_a_recipient_whose_format_fails_is_refused_and_recorded(
         decided = [e for e in await h.entries() if e["event"] == "disclosure.decided"]
         assert "cannot carry this disclosure" in decided[0]["explanation"]
         assert 0 == await h.count(outbox)
+
+
+async def test_child_status_records_the_episode_once(h: Harness) -> None:
+    """The council's episodes (with plans) are indexed once, and a repeat changes nothing."""
+    assert 202 == (await h.post_csc(child_status())).status
+    assert 202 == (await h.post_csc(child_status())).status
+    updates = await _index_updates(h)
+    assert 1 == len(updates)
+    assert 1 <= updates[0]["episodes"]
+    assert updates[0]["episodes"] == await h.count(social_care_episodes)

@@ -84,6 +84,7 @@ class IndexUpdated(AuditEvent):
     identifiers: int
     family_links: int
     worker_roles: int
+    episodes: int = 0
 
 
 class LookupDecided(AuditEvent):

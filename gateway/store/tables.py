@@ -101,6 +101,23 @@ worker_roles = Table(
     UniqueConstraint("person_id", "role", "organisation", name="uq_worker_roles_subject_role"),
 )
 
+social_care_episodes = Table(
+    "social_care_episodes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", String(36), ForeignKey("persons.id"), nullable=False),
+    Column("organisation", String(16), nullable=False),  # the council's DfE LA code
+    Column("referral_date", String(10), nullable=False),  # ISO date; part of the episode's key
+    Column("source_partner", String(64), nullable=False),
+    # Canonical JSON of the SocialCareEpisode fact: dates, codes and plans (the status the
+    # national CP-IS service shares), never case notes.
+    Column("details", Text, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint(
+        "person_id", "organisation", "referral_date", name="uq_social_care_episodes_key"
+    ),
+)
+
 # --- exchanges, outbox, ledger ----------------------------------------------------------------
 
 exchanges = Table(
