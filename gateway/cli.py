@@ -5,6 +5,7 @@
     joinedup db upgrade [--config FILE]
     joinedup audit verify [--config FILE]
     joinedup schemas export DIR
+    joinedup translate FILE --from FORMAT [--to FORMAT]
     joinedup partners hash-key            (reads a key on standard input)
 
 With no configuration, every command works on the demo's embedded defaults.
@@ -108,6 +109,33 @@ def _schemas_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _translate(args: argparse.Namespace) -> int:
+    import orjson
+
+    from gateway.errors import InvalidInput
+    from gateway.translate import translate
+
+    try:
+        result = translate(Path(args.file), args.source, args.target)
+    except InvalidInput as exc:
+        # SECURITY: issues name elements and rules, never values, so they are safe to print.
+        lines = [f"{i.element}: {i.reason}" for i in exc.issues] or [exc.detail]
+        for line in lines:
+            print(f"{args.file}: {line}", file=sys.stderr)
+        return 2
+    if args.target is None:
+        documents = [m.model_dump(mode="json", exclude_none=True) for m in result.messages]
+        payload = documents[0] if len(documents) == 1 else documents
+        sys.stdout.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        for body, _content_type in result.outputs:
+            sys.stdout.write(body.decode() + "\n")
+    print(f"loss report: {len(result.losses)} item(s)", file=sys.stderr)
+    for line in result.losses:
+        print(f"  {line}", file=sys.stderr)
+    return 0
+
+
 def _hash_key(_args: argparse.Namespace) -> int:
     key = sys.stdin.readline().strip()
     if len(key) < 32:
@@ -157,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     export = schemas.add_parser("export", help="write JSON Schemas to a directory")
     export.add_argument("directory")
     export.set_defaults(run=_schemas_export)
+
+    translate = commands.add_parser(
+        "translate", help="translate a partner file to canonical JSON or another format"
+    )
+    translate.add_argument("file")
+    translate.add_argument("--from", dest="source", required=True, choices=["fhir-r4", "csc"])
+    translate.add_argument("--to", dest="target", choices=["fhir-r4", "csc"])
+    translate.set_defaults(run=_translate)
 
     partners = commands.add_parser("partners", help="partner configuration helpers").add_subparsers(
         dest="partners", required=True
