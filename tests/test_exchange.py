@@ -9,7 +9,7 @@ import orjson
 import pytest
 from sqlalchemy import select, text
 
-from adapters.base import Adapter, Rendered
+from adapters.base import Adapter, Loss, Rendered
 from adapters.csc import CscAdapter
 from adapters.fhir_r4 import FhirR4Adapter
 from gateway.errors import ConfigurationError
@@ -339,3 +339,22 @@ async def test_child_status_records_the_episode_once(h: Harness) -> None:
     assert 1 == len(updates)
     assert 1 <= updates[0]["episodes"]
     assert updates[0]["episodes"] == await h.count(social_care_episodes)
+
+
+class _LossyCsc(CscAdapter):
+    """The real CSC adapter, reporting one more element it could not carry."""
+
+    def render(self, disclosure: Disclosure) -> Rendered:
+        rendered = super().render(disclosure)
+        extra = Loss("crisis-event.period", "this test's format has no field for it")
+        return Rendered(rendered.body, rendered.content_type, (*rendered.losses, extra))
+
+
+async def test_losses_are_recorded_in_the_ledger(aiohttp_client: Any, database: Database) -> None:
+    """What the recipient's format cannot carry is named in the decision's ledger entry."""
+    adapters: dict[str, Adapter] = {"fhir-r4": FhirR4Adapter(), "csc": _LossyCsc()}
+    async for h in start_harness(aiohttp_client, database, adapters=adapters):
+        assert 202 == (await h.post_csc(child_status())).status
+        assert 202 == (await h.post_fhir(crisis_bundle())).status
+        decided = [e for e in await h.entries() if e["event"] == "disclosure.decided"]
+        assert "crisis-event.period" in decided[-1]["losses"]
