@@ -76,15 +76,51 @@ def gateway_error_response(request: web.Request, exc: GatewayError) -> web.Respo
     )
 
 
+# NHS England's Spine error codes, as its own APIs (PDS) return them in OperationOutcome.details.
+SPINE_ERROR_SYSTEM = "https://fhir.nhs.uk/R4/CodeSystem/Spine-ErrorOrWarningCode"
+_SPINE_BY_ISSUE_CODE = {
+    "required": ("MISSING_VALUE", "Required value is missing"),
+    "value": ("INVALID_VALUE", "Provided value is invalid"),
+    "invalid": ("INVALID_VALUE", "Provided value is invalid"),
+    "code-invalid": ("INVALID_VALUE", "Provided value is invalid"),
+    "structure": ("INVALID_VALUE", "Provided value is invalid"),
+    "business-rule": ("INVALID_VALUE", "Provided value is invalid"),
+    "duplicate": ("INVALID_VALUE", "Provided value is invalid"),
+    "not-found": ("INVALID_VALUE", "Provided value is invalid"),  # an unresolvable reference
+    "not-supported": ("UNSUPPORTED_SERVICE", "Unsupported Service"),
+    "login": ("ACCESS_DENIED", "Access denied"),
+    "forbidden": ("ACCESS_DENIED", "Access denied"),
+}
+_SPINE_BY_STATUS = {
+    404: ("RESOURCE_NOT_FOUND", "Resource not found"),
+    405: ("INVALID_METHOD", "Invalid method"),
+}
+
+
+def _details(issue_code: str, status: int) -> dict[str, Any] | None:
+    spine = _SPINE_BY_STATUS.get(status) or _SPINE_BY_ISSUE_CODE.get(issue_code)
+    if spine is None:
+        return None
+    code, display = spine
+    return {
+        "coding": [{"system": SPINE_ERROR_SYSTEM, "version": "1", "code": code, "display": display}]
+    }
+
+
 def _operation_outcome(status: int, detail: str, issues: list[Issue]) -> dict[str, Any]:
-    code = _SEVERITY_CODE.get(status, "exception")
-    entries = [
-        {
-            "severity": "error",
-            "code": issue.code if status in (400, 422) else code,
-            "diagnostics": issue.reason,
-            "expression": [issue.element],
-        }
-        for issue in issues
-    ] or [{"severity": "error", "code": code, "diagnostics": detail}]
+    """Shaped like the Spine APIs' own errors: FHIR issue code, Spine code, diagnostics."""
+    fallback = _SEVERITY_CODE.get(status, "exception")
+    found: list[tuple[str, str, list[str] | None]] = [
+        (i.code if status in (400, 422) else fallback, i.reason, [i.element]) for i in issues
+    ]
+    entries = []
+    for code, diagnostics, expression in found or [(fallback, detail, None)]:
+        entry: dict[str, Any] = {"severity": "error", "code": code}
+        details = _details(code, status)
+        if details is not None:
+            entry["details"] = details
+        entry["diagnostics"] = diagnostics
+        if expression is not None:
+            entry["expression"] = expression
+        entries.append(entry)
     return {"resourceType": "OperationOutcome", "issue": entries}

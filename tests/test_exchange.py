@@ -358,3 +358,21 @@ async def test_losses_are_recorded_in_the_ledger(aiohttp_client: Any, database: 
         assert 202 == (await h.post_fhir(crisis_bundle())).status
         decided = [e for e in await h.entries() if e["event"] == "disclosure.decided"]
         assert "crisis-event.period" in decided[-1]["losses"]
+
+
+async def test_operation_outcome_is_shaped_like_the_spine_apis(h: Harness) -> None:
+    """Errors on the FHIR door carry the Spine error code beside the FHIR issue code, as PDS does."""
+    bundle = crisis_bundle()
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"]["identifier"][0]["value"] = "9000000008"
+    outcome = await (await h.post_fhir(bundle)).json()
+    issue = outcome["issue"][0]
+    assert ["severity", "code", "details", "diagnostics", "expression"] == list(issue)
+    coding = issue["details"]["coding"][0]
+    assert ("https://fhir.nhs.uk/R4/CodeSystem/Spine-ErrorOrWarningCode", "INVALID_VALUE") == (
+        coding["system"],
+        coding["code"],
+    )
+    unauthenticated = await (await h.post_fhir(crisis_bundle(), key="nope")).json()
+    assert "ACCESS_DENIED" == unauthenticated["issue"][0]["details"]["coding"][0]["code"]
