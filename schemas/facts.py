@@ -250,8 +250,15 @@ class MeetingKind(StrEnum):
     CORE_GROUP = "core-group"
 
 
+class MeetingResponse(CanonicalModel):
+    """One participant's answer to a meeting invitation."""
+
+    participant: LocalId  # a WorkerRole fact among the meeting's participants
+    response: Literal["accepted", "declined", "tentative"]
+
+
 class Meeting(_Fact):
-    """A meeting about a person, with invited participants."""
+    """A meeting about a person, with invited participants and, in a reply, their answers."""
 
     fact: Literal["meeting"] = "meeting"
     kind: MeetingKind
@@ -261,6 +268,14 @@ class Meeting(_Fact):
     status: Literal["proposed", "booked", "cancelled", "fulfilled"] = "booked"
     participants: tuple[LocalId, ...] = ()  # WorkerRole facts
     location: str | None = None
+    reference: str | None = None  # the organiser's own id for the meeting, which replies quote
+    responses: tuple[MeetingResponse, ...] = ()
+
+    @model_validator(mode="after")
+    def _responses_from_participants(self) -> Meeting:
+        if any(r.participant not in self.participants for r in self.responses):
+            raise ValueError("a meeting response must come from one of its participants")
+        return self
 
 
 class Risk(_Fact):
@@ -338,6 +353,7 @@ class Referral(_Fact):
     status: ReferralStatus = ReferralStatus.SENT
     consent_given: bool | None = None
     basis_without_consent: str | None = None
+    reference: str | None = None  # the referrer's own id for the referral, which replies quote
 
 
 class ConsentActor(StrEnum):
