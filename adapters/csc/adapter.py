@@ -7,15 +7,11 @@ models in this package, published as JSON Schema under ``docs/schemas``.
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from adapters.base import MappingRow, ParseContext, Rendered
-from adapters.csc.child_status import ChildStatusMessage
+from adapters.csc.build import SOURCE_FORMAT
 from adapters.csc.describe import MAPPING
-from adapters.csc.parse import SOURCE_FORMAT, to_canonical
+from adapters.csc.inbound import parse
 from adapters.csc.render import render_notice
-from adapters.pydantic_issues import issues_from
-from gateway.errors import InvalidMessage
 from schemas.disclosure import Disclosure
 from schemas.message import CanonicalMessage
 
@@ -29,13 +25,8 @@ class CscAdapter:
     content_types: tuple[str, ...] = (CONTENT_TYPE,)
 
     def parse(self, body: bytes, context: ParseContext) -> CanonicalMessage:
-        """Parse and check one child-status message; raise InvalidMessage naming every problem."""
-        try:
-            message = ChildStatusMessage.model_validate_json(body)
-        except ValidationError as exc:
-            # The models' own validators name rules, never values, so their messages may pass.
-            raise InvalidMessage(issues_from(exc, root="$", trust_messages=True)) from exc
-        return to_canonical(message, context.partner, context.received_at)
+        """Parse and check one council message; raise InvalidMessage naming every problem."""
+        return parse(body, context.partner, context.received_at)
 
     def render(self, disclosure: Disclosure) -> Rendered:
         """The disclosure as a crisis notice; what the notice cannot carry comes back as losses."""

@@ -1,7 +1,11 @@
 """The published JSON Schemas of the CSC formats, and the command that writes them.
 
-``python -m adapters.csc [DIRECTORY]`` (default ``docs/schemas``) rewrites the committed files; a
-test fails when they differ from what the models generate.
+One schema per message, in and out: ``csc-<message_type>.schema.json`` for what a council sends
+(``csc-child-status``, ``csc-child-record``, the SSD events) and what it receives
+(``csc-crisis-notice`` and the other notices, whose names end in ``-notice`` or ``-summary`` so
+that a message type used in both directions, such as ``meeting-invitation``, keeps one schema per
+direction). ``python -m adapters.csc [DIRECTORY]`` (default ``docs/schemas``) rewrites the
+committed files; a test fails when they differ from what the models generate.
 """
 
 from __future__ import annotations
@@ -11,13 +15,17 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel
 
-from adapters.csc.child_status import ChildStatusMessage
 from adapters.csc.crisis_notice import CrisisNotice
+from adapters.csc.inbound import INBOUND
+from adapters.csc.outbound import OUTBOUND
 
 _BASE = "https://joined-up.org.uk/schemas"
+SCHEMAS: dict[str, type[BaseModel]] = {
+    **{f"csc-{name}": model for name, model in INBOUND.items()},
+    **{f"csc-{name}": model for name, model in OUTBOUND.items()},
+}
 SCHEMA_FILES: dict[str, type[BaseModel]] = {
-    "csc-crisis-notice.schema.json": CrisisNotice,
-    "csc-child-status.schema.json": ChildStatusMessage,
+    f"{name}.schema.json": model for name, model in SCHEMAS.items()
 }
 
 
@@ -29,6 +37,11 @@ def _schema(model: type[BaseModel], filename: str) -> dict[str, object]:
     }
 
 
+def csc_schemas() -> dict[str, dict[str, object]]:
+    """Every CSC message's JSON Schema by name (``csc-child-record``, ``csc-crisis-notice``...)."""
+    return {name: _schema(model, f"{name}.schema.json") for name, model in SCHEMAS.items()}
+
+
 def crisis_notice_schema() -> dict[str, object]:
     """The JSON Schema of the crisis notice the CSC adapter renders."""
     return _schema(CrisisNotice, "csc-crisis-notice.schema.json")
@@ -36,7 +49,7 @@ def crisis_notice_schema() -> dict[str, object]:
 
 def child_status_schema() -> dict[str, object]:
     """The JSON Schema of the child-status message the CSC adapter parses."""
-    return _schema(ChildStatusMessage, "csc-child-status.schema.json")
+    return _schema(INBOUND["child-status"], "csc-child-status.schema.json")
 
 
 def schema_bytes(filename: str) -> bytes:

@@ -22,3 +22,27 @@ ROLE_TO_RELATIONSHIP: dict[RelationshipRole, FamilyWord] = {
 }
 
 SEX_TO_CANONICAL: dict[str, Sex] = {"M": Sex.MALE, "F": Sex.FEMALE, "U": Sex.UNKNOWN}
+
+# DfE ethnicity codes, as the CIN census and the DfE CSC API payload use them.
+EthnicityCode = Literal[
+    "WBRI",
+    "WIRI",
+    "WIRT",
+    "WOTH",
+    "WROM",
+    "MWBC",
+    "MWBA",
+    "MWAS",
+    "MOTH",
+    "AIND",
+    "APKN",
+    "ABAN",
+    "AOTH",
+    "BCRB",
+    "BAFR",
+    "BOTH",
+    "CHNE",
+    "OOTH",
+    "REFU",
+    "NOBT",
+]

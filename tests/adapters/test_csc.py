@@ -38,7 +38,7 @@ from schemas.facts import (
     WorkerRole,
 )
 from schemas.identifiers import LaChildId, NhsNumber, Upn
-from schemas.message import CanonicalMessage, MessageKind
+from schemas.message import CanonicalMessage, MessageKind, Unmapped
 from schemas.provenance import Provenance
 from tests.adapters.helpers import COUNCIL, CSC_SECRETS, TRUST, disclosure, failure, load
 
@@ -149,6 +149,13 @@ EXPECTED = CanonicalMessage(
             related_to="person-child",
             role=RelationshipRole.MOTHER,
         ),
+    ),
+    unmapped=tuple(
+        Unmapped(
+            element=f"$.social_care_episodes[{e}].care_worker_details[0]",
+            reason="only the current allocation is carried (the minimum necessary)",
+        )
+        for e in (0, 1)
     ),
 )
 
