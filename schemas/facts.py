@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from schemas.base import CanonicalModel
 from schemas.identifiers import OdsCodeStr, PersonIdentifier, SweRegistration
-from schemas.labels import ElementLabels, Purpose, SecurityLabels
+from schemas.labels import ElementLabels, Purpose, SecurityLabels, Sensitivity
 
 LocalId = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -375,6 +375,7 @@ class Consent(_Fact):
     recipients: tuple[str, ...] = ()  # organisation codes; empty = any
     purposes: tuple[Purpose, ...] = ()  # empty = any
     element_classes: tuple[str, ...] = ()  # fact names; empty = all
+    sensitivities: frozenset[Sensitivity] = frozenset()  # data labelled so; empty = any label
     period: Period | None = None
     recorded_at: datetime
 
