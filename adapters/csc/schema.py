@@ -1,11 +1,11 @@
 """The published JSON Schemas of the CSC formats, and the command that writes them.
 
-One schema per message, in and out: ``csc-<message_type>.schema.json`` for what a council sends
-(``csc-child-status``, ``csc-child-record``, the SSD events) and what it receives
-(``csc-crisis-notice`` and the other notices, whose names end in ``-notice`` or ``-summary`` so
-that a message type used in both directions, such as ``meeting-invitation``, keeps one schema per
-direction). ``python -m adapters.csc [DIRECTORY]`` (default ``docs/schemas``) rewrites the
-committed files; a test fails when they differ from what the models generate.
+One schema per message, in and out, named ``csc-<message_type>.schema.json``: what a council
+sends (``csc-child-status``, ``csc-child-record``, the SSD events) and what it receives
+(``csc-crisis-notice``, the other ``-notice`` documents and ``csc-disclosure-summary``), so that
+a meeting invitation has one schema each way. ``python -m adapters.csc [DIRECTORY]`` (default
+``docs/schemas``) rewrites the committed files; a test fails when they differ from what the models
+generate.
 """
 
 from __future__ import annotations
