@@ -29,14 +29,16 @@ from adapters.csc.common import (
     Text,
     not_before_start,
 )
-from adapters.csc.vocabulary import EthnicityCode
+from adapters.csc.vocabulary import (
+    AssessmentFactor,
+    ClosureReason,
+    EthnicityCode,
+    PrimaryNeed,
+    ReferralSource,
+)
 from schemas.facts import AbuseCategory
 from schemas.identifiers import NhsNumberStr, UpnStr
 
-ReferralSource = Annotated[str, Field(pattern=r"^(?:[1-9]|10)[A-F]?$")]  # CIN ReferralSource
-PrimaryNeed = Annotated[str, Field(pattern=r"^N[0-9]$")]  # CIN PrimaryNeedCode N0-N9
-Factor = Annotated[str, Field(pattern=r"^[0-9]{1,2}[A-Z]?$")]  # CIN assessment factor
-ClosureReason = Annotated[str, Field(pattern=r"^RC[1-9]$")]  # CIN ReasonForClosure
 Postcode = Annotated[str, Field(min_length=2, max_length=8, pattern=r"^[A-Za-z0-9 ]+$")]
 
 
@@ -115,7 +117,7 @@ class ChildAndFamilyAssessment(Purgeable):
     child_and_family_assessment_id: RecordId | None = None
     start_date: date
     authorisation_date: date | None = None
-    factors: tuple[Factor, ...] = ()
+    factors: tuple[AssessmentFactor, ...] = ()
 
     @field_validator("authorisation_date")
     @classmethod

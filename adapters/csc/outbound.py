@@ -44,7 +44,7 @@ from schemas.facts import (
     RoleKind,
 )
 from schemas.identifiers import NhsNumberVerification
-from schemas.labels import Purpose
+from schemas.labels import Purpose, Sensitivity
 
 SCHEMA_VERSION: Literal["1"] = "1"
 Ref = str
@@ -260,6 +260,7 @@ class ConsentPart(NoticeModel):
     recipients: tuple[str, ...] = ()
     purposes: tuple[Purpose, ...] = ()
     element_classes: tuple[str, ...] = ()
+    sensitivities: tuple[Sensitivity, ...] = ()  # data labelled so; empty: any label
     start: When = None
     end: When = None
     recorded_at: datetime

@@ -16,9 +16,15 @@ from adapters.csc.child_record import ChildRecordMessage
 from adapters.csc.child_record import SocialCareEpisode as EpisodeIn
 from adapters.csc.common import Worker as WorkerIn
 from adapters.csc.parse import HISTORY, current_allocation
+from adapters.csc.vocabulary import ETHNICITY_NARROWED, ETHNICITY_TO_CANONICAL
 from gateway.errors import InvalidMessage, Issue
 from schemas.facts import Period, Plan, PlanKind, RoleKind, Section47, SocialCareEpisode
 from schemas.message import CanonicalMessage, MessageKind
+
+NARROWED = (
+    "the DfE code is finer than its UK Core ethnic category, which is what the canonical "
+    "person keeps"
+)
 
 
 def record_to_canonical(
@@ -59,6 +65,8 @@ def record_to_canonical(
                 "nhs_number",
             ),
         )
+        if details.ethnicity in ETHNICITY_NARROWED:
+            out.not_carried("$.child_details.ethnicity", NARROWED)
         out.add(
             child(
                 message,
@@ -69,7 +77,7 @@ def record_to_canonical(
                 nhs_number=details.nhs_number,
                 upn=details.unique_pupil_number,
                 former_upn=details.former_unique_pupil_number,
-                ethnicity=details.ethnicity,
+                ethnicity=ETHNICITY_TO_CANONICAL[details.ethnicity] if details.ethnicity else None,
                 postcode=details.postcode,
             )
         )

@@ -35,7 +35,9 @@ from adapters.csc.outbound import (
     WorkerContactPart,
     WorkerPart,
 )
+from adapters.csc.vocabulary import ETHNICITY_TO_CANONICAL
 from schemas import facts as f
+from schemas.codes import load
 from schemas.identifiers import LaChildId, NhsNumber, PersonIdentifier, SweRegistration, Upn
 
 _SEX: dict[f.Sex, Literal["M", "F", "U"]] = {
@@ -54,6 +56,7 @@ _ROLE_WORDS: dict[f.RelationshipRole, RelationshipWord] = {
     f.RelationshipRole.CHILD: "child",
     f.RelationshipRole.OTHER: "other",
 }
+_ETHNICITY = load("ethnicity")
 _WORD_ROLES = {word: role for role, word in _ROLE_WORDS.items()}
 
 
@@ -104,7 +107,7 @@ def person_part(person: f.Person, la_code: str) -> PersonPart:
         surname=family,
         date_of_birth=person.birth_date,
         sex=_SEX.get(person.sex) if person.sex else None,
-        ethnicity=person.ethnicity,
+        ethnicity=_ETHNICITY.to_source(person.ethnicity) if person.ethnicity else None,
         postcode=person.postcode,
     )
 
@@ -283,6 +286,7 @@ def _part(fact: f.Fact) -> tuple[str, NoticeModel]:
                 recipients=fact.recipients,
                 purposes=fact.purposes,
                 element_classes=fact.element_classes,
+                sensitivities=tuple(sorted(fact.sensitivities)),
                 start=p.start if p else None,
                 end=p.end if p else None,
                 recorded_at=fact.recorded_at,
@@ -354,7 +358,7 @@ def _person(p: PersonPart, la_code: str) -> f.Person:
         name=_human(p.given_names, p.surname),
         birth_date=p.date_of_birth,
         sex=_SEX_BACK[p.sex] if p.sex else None,
-        ethnicity=p.ethnicity,
+        ethnicity=ETHNICITY_TO_CANONICAL.get(p.ethnicity) if p.ethnicity else None,
         postcode=p.postcode,
     )
 
@@ -560,6 +564,7 @@ def _content(document: Document) -> list[f.Fact]:
                 recipients=c.recipients,
                 purposes=c.purposes,
                 element_classes=c.element_classes,
+                sensitivities=frozenset(c.sensitivities),
                 period=_optional_period(c.start, c.end),
                 recorded_at=c.recorded_at,
             )
