@@ -6,6 +6,7 @@
     joinedup audit verify [--config FILE]
     joinedup schemas export DIR
     joinedup translate FILE --from FORMAT [--to FORMAT]
+    joinedup import cin-census FILE... [--config FILE] [--no-progress]
     joinedup partners hash-key            (reads a key on standard input)
 
 With no configuration, every command works on the demo's embedded defaults.
@@ -136,6 +137,19 @@ def _translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_cin_census(args: argparse.Namespace) -> int:
+    from gateway.imports import import_cin_census
+
+    settings = _settings(args)
+    report = asyncio.run(import_cin_census(args.files, settings, progress=not args.no_progress))
+    # SECURITY: problems name file, line, element and reason, never a value from the file.
+    for file in report.files:
+        for problem in file.problems:
+            print(problem)
+        print(file.summary())
+    return report.exit_code
+
+
 def _hash_key(_args: argparse.Namespace) -> int:
     key = sys.stdin.readline().strip()
     if len(key) < 32:
@@ -193,6 +207,19 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--from", dest="source", required=True, choices=["fhir-r4", "csc"])
     translate.add_argument("--to", dest="target", choices=["fhir-r4", "csc"])
     translate.set_defaults(run=_translate)
+
+    imports = commands.add_parser("import", help="batch imports into the index").add_subparsers(
+        dest="import_format", required=True
+    )
+    cin = imports.add_parser(
+        "cin-census",
+        help="import DfE Children in Need census returns (XML); exit 0 clean, 1 problems "
+        "reported (the rest imported), 2 a file unusable or the index not writable",
+    )
+    cin.add_argument("files", nargs="+", metavar="FILE")
+    cin.add_argument("--config", type=Path, help="YAML settings file")
+    cin.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    cin.set_defaults(run=_import_cin_census)
 
     partners = commands.add_parser("partners", help="partner configuration helpers").add_subparsers(
         dest="partners", required=True
