@@ -62,7 +62,7 @@ class Builder:
         done = {"message_type", *carried}
         for name in type(model).model_fields:
             value = getattr(model, name)
-            if name in done or value is None or value == () or value is False:
+            if name in done or value is None or value == () or (name == "purge" and not value):
                 continue
             reason = RECORD_ID if name.endswith("_id") else _REASONS.get(name, NOT_CARRIED)
             self.not_carried(f"{path}.{name}", reason)

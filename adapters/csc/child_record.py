@@ -82,7 +82,14 @@ class SdqAssessment(CscModel):
     """One Strengths and Difficulties Questionnaire score."""
 
     date: dt.date
-    score: Annotated[int, Field(ge=0, le=40)]
+    score: int
+
+    @field_validator("score")
+    @classmethod
+    def _a_total_difficulties_score(cls, value: int) -> int:
+        if not 0 <= value <= 40:  # noqa: PLR2004 (the SDQ's range)
+            raise ValueError("must be an SDQ score from 0 to 40")
+        return value
 
 
 class HealthAndWellbeing(Purgeable):

@@ -160,8 +160,16 @@ class MeetingInvitation(Event):
     location: Text | None = None
     status: Literal["booked", "cancelled"] = "booked"
     organiser: CouncilWorker
-    invitees: Annotated[tuple[Invitee, ...], Field(min_length=1, max_length=50)]
+    invitees: Annotated[tuple[Invitee, ...], Field(max_length=50)]
     out_of_hours: OutOfHours | None = None
+
+    @field_validator("invitees")
+    @classmethod
+    def _someone_is_invited(cls, value: tuple[Invitee, ...]) -> tuple[Invitee, ...]:
+        # Not min_length: pydantic would also report "too few" when an invitee is invalid.
+        if not value:
+            raise ValueError("must name at least one invitee")
+        return value
 
     @field_validator("end")
     @classmethod

@@ -44,7 +44,8 @@ def record_to_canonical(
             status=422,
         )
     out = Builder(message, partner, received_at)
-    out.rest(message, "$", ("child_details", "social_care_episodes", "purge"))
+    envelope = ("message_id", "la_code", "sent_at", "la_child_id", "purge")
+    out.rest(message, "$", (*envelope, "child_details", "social_care_episodes"))
     details = message.child_details
     if details.purge:
         out.not_carried("$.child_details", PURGED)
