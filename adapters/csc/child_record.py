@@ -87,7 +87,7 @@ class SdqAssessment(CscModel):
     @field_validator("score")
     @classmethod
     def _a_total_difficulties_score(cls, value: int) -> int:
-        if not 0 <= value <= 40:  # noqa: PLR2004 (the SDQ's range)
+        if not 0 <= value <= 40:
             raise ValueError("must be an SDQ score from 0 to 40")
         return value
 
