@@ -47,7 +47,9 @@ _SECTIONS: dict[type[Document], frozenset[str] | None] = {
     WorkerContactNotice: frozenset(),
     DisclosureSummary: None,
 }
-_EVERY_DOCUMENT = frozenset({"person", "family-relationship", "organisation", "worker-role"})
+_EVERY_DOCUMENT = frozenset(
+    {"person", "family-relationship", "organisation", "worker", "worker-role"}
+)
 _REASONS = {
     "labels": "labels are not carried; the obligations apply to all",
     "person.identifiers": "carried: this council's LA child id, one NHS number, one UPN and one "
@@ -166,6 +168,8 @@ def _losses(sent: tuple[f.Fact, ...], back: list[f.Fact], document: str) -> tupl
             reason = f"the {document} has no place for it"
             if fact.fact in ("meeting", "referral"):
                 reason = f"the {document} carries one {fact.fact}, or none"
+            elif fact.fact == "worker":
+                reason = "a worker is carried with a worker role that names them, and none does"
             found.setdefault(fact.fact, Loss(fact.fact, reason))
             continue
         for name in type(fact).model_fields:
