@@ -655,3 +655,16 @@ def test_every_problem_in_an_event_is_reported_at_once() -> None:
         "$.organiser.worker_id",
         "$.invitees[0].nhs_number",
     ] == [i.element for i in problems(data)]
+
+
+def test_deep_nesting_is_refused_at_the_body() -> None:
+    """JSON nested deeper than the parser allows is not well-formed for the adapter."""
+    body = b'{"message_type": "child-status", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert [Issue("(body)", "is not well-formed JSON", "structure")] == problems(body)
+
+
+def test_a_huge_value_is_refused_by_rule() -> None:
+    """A 10 MB child id is named as too long, not echoed."""
+    data = fixture("section-47-started")
+    data["la_child_id"] = "C" * 10_000_000
+    assert [Issue("$.la_child_id", "is too long", "too-long")] == problems(data)
