@@ -1,52 +1,291 @@
-"""The CSC adapter's mapping table, for the docs and for loss reports."""
+"""The CSC adapter's mapping table, for the docs and for loss reports.
+
+Each row's ``source`` starts with the message it belongs to (``child-record: ...``);
+``python -m adapters.csc.mapping_doc [FILE]`` writes the table as Markdown (default
+``docs/mappings/csc.md``), and a test checks the committed file is what it generates.
+"""
 
 from __future__ import annotations
 
 from adapters.base import MappingRow
 
+_CHILD = "person (the subject: the child)"
+_EPISODE_EVENT = (
+    "referral_date",
+    "social-care-episode.referral_date",
+    "names the episode (ssd_cin_episodes.cine_referral_date)",
+)
+_ENVELOPE = (
+    ("message_id", "message.message_id", ""),
+    ("sent_at", "message.sent_at", "a date-time with a time zone"),
+    ("la_code", "provenance.organisation + organisation (local-authority)", "DfE LA code"),
+    ("la_child_id", f"{_CHILD}.identifiers[la-child-id]", "namespaced by la_code"),
+)
+_CHILD_DETAILS = (
+    ("child_details.nhs_number", "person.identifiers[nhs-number]", "check digit"),
+    ("child_details.unique_pupil_number", "person.identifiers[upn]", ""),
+    ("child_details.first_name, surname", "person.name", ""),
+    ("child_details.date_of_birth, sex (M/F/U)", "person.birth_date, person.sex", ""),
+)
+_WORKER = (
+    ("worker_id", "worker.local_id", ""),
+    ("worker_name", "worker.name", "last word = family name"),
+    ("social_worker_registration_no", "worker.registration", "Social Work England, SW..."),
+    ("team, phone, email", "worker-role.team, worker(-role).telecom", ""),
+)
+_OUT_OF_HOURS = (
+    "out_of_hours.phone, email",
+    "worker-role.out_of_hours + organisation.telecom",
+    "marked out_of_hours",
+)
+_TERMS = (
+    ("from", "disclosure.sender_organisation + its organisation fact's name", ""),
+    (
+        "to.la_code, to.worker_id",
+        "recipient organisation; recipient.worker_role -> worker.local_id",
+        "",
+    ),
+    ("agreement, purpose, lawful_basis, obligations", "the disclosure's terms", ""),
+    ("withheld[]", "disclosure.withheld", "element, reason, whom to ask; never content"),
+)
+_PARTS = (
+    ("child", "person with this council's la-child-id", "the first such person"),
+    ("people[]", "person", "la_child_id (this council's), one NHS number, upn, former_upn"),
+    ("relationships[]", "family-relationship", "mother/father/parent/step-parent/guardian/..."),
+    ("organisations[]", "organisation", ""),
+    ("worker_contacts[]", "worker-role + worker (nested)", "a worker travels with its roles"),
+    ("every part's ref", "the fact's id", "references between parts use refs"),
+    ("(any field)", "(loss)", "whatever does not read back equal is reported as a loss"),
+)
+
+
+def _rows(message: str, rows: tuple[tuple[str, str, str], ...]) -> tuple[MappingRow, ...]:
+    return tuple(
+        MappingRow(f"{message}: {source}", canonical, note) for source, canonical, note in rows
+    )
+
+
 MAPPING: tuple[MappingRow, ...] = (
-    MappingRow("message_id", "message.message_id"),
-    MappingRow("sent_at", "message.sent_at", "a date-time with a time zone"),
-    MappingRow("la_code", "provenance.organisation + organisation (local-authority)"),
-    MappingRow(
-        "la_child_id", "person (the subject: the child).identifiers[la-child-id]", "with la_code"
+    *_rows(
+        "child-status",
+        (
+            *_ENVELOPE,
+            *_CHILD_DETAILS,
+            ("social_care_episodes[]", "social-care-episode", "referral_date, closure_date"),
+            (
+                "social_care_episodes[].child_protection_plans[]",
+                "social-care-episode.plans (child-protection)",
+                "category NEG/PHY/SAB/EMO/MUL",
+            ),
+            (
+                "social_care_episodes[].care_worker_details[] (no end_date, open episode)",
+                "worker-role (allocated-social-worker) + worker",
+                "the latest start_date if several; other allocations are unmapped",
+            ),
+            *((f"care_worker_details.{s}", c, n) for s, c, n in _WORKER),
+            _OUT_OF_HOURS,
+            (
+                "family[]",
+                "person + family-relationship(person=member, related_to=child)",
+                "mother/father/parent/step-parent/guardian/carer/other",
+            ),
+        ),
     ),
-    MappingRow("child_details.nhs_number", "person.identifiers[nhs-number]", "check digit"),
-    MappingRow("child_details.unique_pupil_number", "person.identifiers[upn]"),
-    MappingRow("child_details.first_name, surname", "person.name"),
-    MappingRow("child_details.date_of_birth, sex (M/F/U)", "person.birth_date, person.sex"),
-    MappingRow("social_care_episodes[]", "social-care-episode", "referral_date, closure_date"),
-    MappingRow(
-        "social_care_episodes[].child_protection_plans[]",
-        "social-care-episode.plans (child-protection)",
-        "category NEG/PHY/SAB/EMO/MUL",
+    *_rows(
+        "child-record",
+        (
+            *_ENVELOPE,
+            *_CHILD_DETAILS,
+            ("child_details.former_unique_pupil_number", "person.identifiers[upn, former]", ""),
+            (
+                "child_details.ethnicity",
+                "person.ethnicity",
+                "DfE code to UK Core category (schemas/codes/ethnicity.yaml); WIRT, WROM narrowed",
+            ),
+            ("child_details.postcode", "person.postcode", ""),
+            (
+                "child_details.expected_date_of_birth, disabilities, uasc_flag, uasc_end_date, "
+                "unique_pupil_number_unknown_reason",
+                "(unmapped)",
+                "",
+            ),
+            ("mis_child_id, *_id", "(unmapped)", "council record ids are not carried"),
+            ("health_and_wellbeing, education_health_care_plans", "(unmapped)", ""),
+            ("purge: true (the child)", "(refused, 422)", "deletions cannot be carried"),
+            ("purge: true (an item)", "(unmapped)", "the item is left out"),
+            ("social_care_episodes[]", "social-care-episode", ""),
+            (
+                "social_care_episodes[].referral_source, primary_need_code",
+                "social-care-episode.referral_source, primary_need",
+                "CIN codes (schemas/codes)",
+            ),
+            (
+                "social_care_episodes[].closure_date, closure_reason",
+                "social-care-episode.closure_date, closure_reason",
+                "",
+            ),
+            (
+                "social_care_episodes[].referral_no_further_action_flag, adoption, care_leavers",
+                "(unmapped)",
+                "",
+            ),
+            (
+                "social_care_episodes[].care_worker_details[]",
+                "worker-role (allocated-social-worker) + worker.local_id",
+                "the current allocation, as for child-status",
+            ),
+            (
+                "social_care_episodes[].child_and_family_assessments[].factors",
+                "social-care-episode.assessment_factors",
+                "every assessment's factors, once each; assessment dates unmapped",
+            ),
+            (
+                "social_care_episodes[].section_47_assessments[].start_date, icpc_date",
+                "social-care-episode.section47[].start, icpc_date",
+                "end_date, icpc_required_flag unmapped",
+            ),
+            (
+                "social_care_episodes[].child_in_need_plans[]",
+                "social-care-episode.plans (child-in-need)",
+                "",
+            ),
+            (
+                "social_care_episodes[].child_protection_plans[]",
+                "social-care-episode.plans (child-protection)",
+                "category: a Joined-up addition",
+            ),
+            (
+                "social_care_episodes[].child_looked_after_placements[]",
+                "social-care-episode.plans (looked-after), one per placement",
+                "reasons, placement type and postcode unmapped",
+            ),
+        ),
     ),
-    MappingRow(
-        "social_care_episodes[].care_worker_details[] (no end_date, open episode)",
-        "worker-role (allocated-social-worker) + worker",
-        "the latest start_date if several; ended allocations are not mapped",
+    *_rows(
+        "allocated-worker-changed",
+        (
+            *_ENVELOPE,
+            *((f"worker.{s}", c, n) for s, c, n in _WORKER),
+            ("professional_role", "worker-role.role", "a council role (RoleKind)"),
+            (
+                "involvement_start_date, involvement_end_date",
+                "worker-role.period",
+                "an end date ends the role",
+            ),
+            ("worker_change_reason", "(unmapped)", ""),
+            _OUT_OF_HOURS,
+        ),
     ),
-    MappingRow("care_worker_details.worker_id", "worker.local_id"),
-    MappingRow("care_worker_details.worker_name", "worker.name", "last word = family name"),
-    MappingRow("care_worker_details.team, phone, email", "worker-role.team, telecom"),
-    MappingRow(
-        "out_of_hours.phone, email",
-        "worker-role.out_of_hours + organisation.telecom",
-        "marked out_of_hours",
+    *_rows(
+        "section-47-started",
+        (
+            *_ENVELOPE,
+            _EPISODE_EVENT,
+            ("s47_start_date", "social-care-episode.section47[].start", ""),
+        ),
     ),
-    MappingRow(
-        "family[]",
-        "person + family-relationship(person=member, related_to=child)",
-        "mother/father/parent/step-parent/guardian/carer/other",
+    *_rows(
+        "icpc-scheduled",
+        (
+            *_ENVELOPE,
+            _EPISODE_EVENT,
+            ("s47_start_date", "social-care-episode.section47[].start", ""),
+            (
+                "icpc_target_date, icpc_date",
+                "social-care-episode.section47[].icpc_target_date, icpc_date",
+                "",
+            ),
+        ),
     ),
-    MappingRow("(render) crisis notice child", "person with la-child-id of the recipient council"),
-    MappingRow("(render) crisis notice parent", "disclosure.subject person + family-relationship"),
-    MappingRow("(render) crisis notice event", "crisis-event kind, legal_status, period"),
-    MappingRow(
-        "(render) crisis notice from.care_coordinator",
-        "worker-role (care-coordinator) + worker",
-        "first in-hours phone and email; the out-of-hours phone",
+    *_rows(
+        "cp-plan-started, cp-plan-ended",
+        (
+            *_ENVELOPE,
+            _EPISODE_EVENT,
+            (
+                "cp_plan_start_date, cp_plan_end_date",
+                "social-care-episode.plans[].period",
+                "",
+            ),
+            ("cp_plan_initial_category", "social-care-episode.plans[].category", ""),
+            ("cp_plan_latest_category", "(unmapped)", "one category is carried: the initial one"),
+            ("unborn", "plans[].kind unborn-child-protection", "a Joined-up addition (CP-IS)"),
+        ),
     ),
-    MappingRow("(render) crisis notice to.worker_id", "recipient.worker_role -> worker.local_id"),
-    MappingRow("(render) crisis notice withheld[]", "disclosure.withheld"),
+    *_rows(
+        "meeting-invitation",
+        (
+            *_ENVELOPE,
+            ("meeting_id", "meeting.reference", "quoted by replies"),
+            ("meeting_type", "meeting.kind", "strategy discussion, ICPC, RCPC, core group"),
+            ("start, end, location, status", "meeting.start, end, location, status", ""),
+            ("organiser", "worker + worker-role (for the child), first participant", ""),
+            (
+                "invitees[].nhs_number, relationship",
+                "person + family-relationship to the child",
+                "one person per NHS number",
+            ),
+            ("invitees[].ods_code", "organisation (nhs-trust)", ""),
+            (
+                "invitees[].role, worker_name, phone, email",
+                "worker-role (for that person) + worker",
+                "a participant",
+            ),
+            _OUT_OF_HOURS,
+        ),
+    ),
+    *_rows(
+        "meeting-reply",
+        (
+            *_ENVELOPE,
+            ("meeting_id, meeting_type, start", "meeting.reference, kind, start", ""),
+            ("subject_nhs_number", "person: the meeting's subject", "else the child"),
+            ("responder", "worker + worker-role, the participant", ""),
+            ("response", "meeting.responses[]", "accepted, declined, tentative"),
+            ("comment", "(unmapped)", ""),
+        ),
+    ),
+    *_rows(
+        "referral-status",
+        (
+            *_ENVELOPE,
+            ("referral_id", "referral.reference", "the referrer's own id"),
+            ("status", "referral.status", "received, allocated, no-further-action, ..."),
+            ("worker", "worker + worker-role (allocated-social-worker)", "required when allocated"),
+        ),
+    ),
+    *_rows(
+        "crisis-notice (out)",
+        (
+            ("child", "person with la-child-id of the recipient council", ""),
+            ("parent", "disclosure.subject person + family-relationship", ""),
+            ("event", "crisis-event kind, legal_status, period", ""),
+            (
+                "from.care_coordinator",
+                "worker-role (care-coordinator) + worker",
+                "first in-hours phone and email; the out-of-hours phone",
+            ),
+            ("to.worker_id", "recipient.worker_role -> worker.local_id", ""),
+            ("withheld[]", "disclosure.withheld", ""),
+        ),
+    ),
+    *_rows("meeting-invitation-notice (out)", (*_PARTS, ("meeting", "meeting", "one"), *_TERMS)),
+    *_rows(
+        "referral-notice (out)",
+        (*_PARTS, ("referral", "referral", "one"), ("risks[]", "risk", ""), *_TERMS),
+    ),
+    *_rows("worker-contact-notice (out)", (*_PARTS, *_TERMS)),
+    *_rows(
+        "disclosure-summary (out)",
+        (
+            *_PARTS,
+            (
+                "meetings, referrals, risks, mental_health_episodes, social_care_episodes, "
+                "crisis_events, diagnoses, consents",
+                "the fact of each class",
+                "every field",
+            ),
+            *_TERMS,
+        ),
+    ),
 )

@@ -10,8 +10,10 @@ import orjson
 import pytest
 
 from adapters.base import Adapter, Loss
-from adapters.csc import CscAdapter, child_status_schema, crisis_notice_schema
+from adapters.csc import CscAdapter, child_status_schema, crisis_notice_schema, csc_schemas
 from adapters.csc.crisis_notice import CrisisNotice
+from adapters.csc.inbound import INBOUND
+from adapters.csc.mapping_doc import markdown
 from adapters.csc.schema import SCHEMA_FILES, schema_bytes
 from adapters.fhir_r4 import FhirR4Adapter
 from gateway.errors import ConfigurationError, Issue
@@ -496,8 +498,37 @@ def test_schema_functions_match_the_committed_files() -> None:
     ) == (crisis_notice_schema(), child_status_schema())
 
 
+def test_every_csc_message_has_a_published_schema() -> None:
+    """csc_schemas() names one schema per message in and out, and docs/schemas holds exactly
+    those files."""
+    names = {
+        *(f"csc-{m}" for m in INBOUND),
+        "csc-crisis-notice",
+        "csc-meeting-invitation-notice",
+        "csc-referral-notice",
+        "csc-worker-contact-notice",
+        "csc-disclosure-summary",
+    }
+    schemas = csc_schemas()
+    assert (names, names) == (
+        set(schemas),
+        {p.name.removesuffix(".schema.json") for p in DOCS.glob("csc-*.schema.json")},
+    )
+    assert {
+        name: orjson.loads((DOCS / f"{name}.schema.json").read_bytes()) for name in names
+    } == schemas
+
+
 def test_describe_lists_the_mapping() -> None:
-    """describe() names the source and canonical element of every row."""
+    """describe() names the message, source and canonical element of every row, for every
+    message in and out."""
     rows = ADAPTER.describe()
-    assert [] == [r for r in rows if not (r.source and r.canonical)]
-    assert any(r.source == "la_child_id" for r in rows)
+    assert [] == [r for r in rows if not (r.source and r.canonical and ": " in r.source)]
+    messages = {r.source.split(": ")[0] for r in rows}
+    assert {"child-record", "referral-status", "disclosure-summary (out)"} <= messages
+
+
+def test_committed_mapping_doc_is_what_describe_generates() -> None:
+    """docs/mappings/csc.md is the generated table (regenerate: python -m adapters.csc.mapping_doc)."""
+    committed = (DOCS.parent / "mappings" / "csc.md").read_text(encoding="utf-8")
+    assert markdown(ADAPTER.describe()) == committed
