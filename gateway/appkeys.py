@@ -15,3 +15,4 @@ METRICS = web.AppKey("metrics", Metrics)
 DELIVERY = web.AppKey("delivery", DeliveryWorker)
 
 REQUEST_ID = web.RequestKey("request_id", str)
+OPENAPI = web.AppKey("openapi", bytes)  # the serialised OpenAPI document, built once

@@ -6,6 +6,7 @@
     joinedup audit verify [--config FILE]
     joinedup schemas export DIR
     joinedup translate FILE --from FORMAT [--to FORMAT]
+    joinedup openapi [FILE]
     joinedup import cin-census FILE... [--config FILE] [--no-progress]
     joinedup partners hash-key            (reads a key on standard input)
 
@@ -150,6 +151,19 @@ def _import_cin_census(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _openapi(args: argparse.Namespace) -> int:
+    import orjson
+
+    from gateway.openapi import build_openapi
+
+    document = orjson.dumps(build_openapi(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    if args.output == "-":
+        sys.stdout.write(document.decode() + "\n")
+    else:
+        Path(args.output).write_bytes(document + b"\n")
+    return 0
+
+
 def _hash_key(_args: argparse.Namespace) -> int:
     key = sys.stdin.readline().strip()
     if len(key) < 32:
@@ -220,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     cin.add_argument("--config", type=Path, help="YAML settings file")
     cin.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     cin.set_defaults(run=_import_cin_census)
+
+    openapi = commands.add_parser("openapi", help="write the OpenAPI document")
+    openapi.add_argument("output", nargs="?", default="-", help="file (default: standard output)")
+    openapi.set_defaults(run=_openapi)
 
     partners = commands.add_parser("partners", help="partner configuration helpers").add_subparsers(
         dest="partners", required=True

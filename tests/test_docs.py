@@ -27,13 +27,12 @@ def _block_after(text: str, marker: str) -> str:
 _TEXT = GUIDE.read_text(encoding="utf-8")
 _example = types.ModuleType("adapters.csv_contact")
 _example.__file__ = f"{GUIDE}#csv-contact"
-exec(
-    compile(_block_after(_TEXT, "## A complete example"), _example.__file__, "exec"),
-    _example.__dict__,
-)  # noqa: S102 - our own docs
+_code = compile(_block_after(_TEXT, "## A complete example"), _example.__file__, "exec")
+exec(_code, _example.__dict__)  # noqa: S102 - our own documentation, from this repository
 sys.modules["adapters.csv_contact"] = _example
 # The guide's test module, executed here so pytest collects its test functions and fixtures.
-exec(compile(_block_after(_TEXT, "A test for the example"), f"{GUIDE}#tests", "exec"), globals())  # noqa: S102 - our own docs
+_tests = compile(_block_after(_TEXT, "A test for the example"), f"{GUIDE}#tests", "exec")
+exec(_tests, globals())  # noqa: S102 - our own documentation, from this repository
 
 
 def test_the_guide_defines_its_tests() -> None:

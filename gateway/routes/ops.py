@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select, text
 
-from gateway.appkeys import METRICS, SERVICES
+from gateway.appkeys import METRICS, OPENAPI, SERVICES
+from gateway.openapi import build_openapi
 from gateway.responses import json_response
 from gateway.store.tables import ledger_head, outbox
 
@@ -99,8 +101,15 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of this API."""
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
 def add_routes(app: web.Application) -> None:
     """Register the ops endpoints."""
+    app[OPENAPI] = orjson.dumps(build_openapi())
+    app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/_ping", ping)
     app.router.add_get("/_status", status)
     app.router.add_get("/metrics", metrics)
