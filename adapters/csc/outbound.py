@@ -45,6 +45,7 @@ from schemas.facts import (
 )
 from schemas.identifiers import NhsNumberVerification
 from schemas.labels import Purpose, Sensitivity
+from schemas.message import MessageKind
 
 SCHEMA_VERSION: Literal["1"] = "1"
 Ref = str
@@ -75,7 +76,7 @@ class PersonPart(NoticeModel):
     surname: str | None = None
     date_of_birth: date | None = None
     sex: Literal["M", "F", "U"] | None = None
-    ethnicity: str | None = None
+    ethnicity: str | None = None  # the DfE code (WBRI...) for the canonical UK Core category
     postcode: str | None = None
 
 
@@ -280,7 +281,7 @@ class Document(NoticeModel):
     message_id: str  # the disclosure's id
     exchange_id: str
     sent_at: datetime
-    kind: str  # the disclosure's kind, e.g. "meeting-invitation"
+    kind: MessageKind  # the disclosure's kind, e.g. "meeting-invitation"
     from_: Origin = Field(alias="from")
     to: Recipient
     subject: Ref | None  # the person the sender's message was about

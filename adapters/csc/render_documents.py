@@ -106,7 +106,7 @@ def _document(cls: type[Document], d: Disclosure, to: Recipient, parts: Parts) -
         "message_id": d.disclosure_id,
         "exchange_id": d.exchange_id,
         "sent_at": d.created_at,
-        "kind": d.kind.value,
+        "kind": d.kind,
         "from_": Origin(
             organisation=d.sender_organisation, organisation_name=sender.name if sender else None
         ),
