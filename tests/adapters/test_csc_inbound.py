@@ -668,3 +668,22 @@ def test_a_huge_value_is_refused_by_rule() -> None:
     data = fixture("section-47-started")
     data["la_child_id"] = "C" * 10_000_000
     assert [Issue("$.la_child_id", "is too long", "too-long")] == problems(data)
+
+
+def test_purged_child_details_leave_only_the_child_id() -> None:
+    """``child_details.purge``: the child is known by LA child id alone, and the purge reported."""
+    data = fixture("child-record")
+    data["child_details"]["purge"] = True
+    message = parse(data)
+    assert Person(id="person-child", identifiers=(CHILD_ID,)) == message.facts[0]
+    assert "$.child_details" in [u.element for u in message.unmapped]
+
+
+def test_a_care_workers_registration_is_carried_in_child_status() -> None:
+    """child-status care_worker_details may name the Social Work England registration."""
+    data = fixture("child-status")
+    data["social_care_episodes"][1]["care_worker_details"][1]["social_worker_registration_no"] = (
+        "SW123456"
+    )
+    worker = next(f for f in parse(data).facts if isinstance(f, Worker))
+    assert SweRegistration(value="SW123456") == worker.registration
