@@ -370,15 +370,56 @@ def _plan_episode(
     if organisation not in partner.organisations:
         return
     referral = episode.referral_date.isoformat() if episode.referral_date else "unknown"
-    # The allocated worker is a fact of its own (worker_roles): keep the episode free of the
-    # message-local reference, so the stored status compares equal across messages.
-    details = orjson.dumps(
-        episode.model_copy(update={"allocated_worker": None, "id": "episode"}).model_dump(
-            mode="json"
-        )
-    ).decode()
-    if snapshot.episodes.get((person_ref, organisation, referral)) != details:
+    # The allocated worker is a fact of its own (worker_roles), and message-local references
+    # mean nothing once stored: keep them out, so the stored status compares equal across messages.
+    incoming = episode.model_copy(
+        update={"allocated_worker": None, "organisation": None, "id": "episode", "subject": "child"}
+    )
+    stored = snapshot.episodes.get((person_ref, organisation, referral))
+    if stored is not None:
+        incoming = merge_episodes(SocialCareEpisode.model_validate_json(stored), incoming)
+    details = orjson.dumps(incoming.model_dump(mode="json")).decode()
+    if stored != details:
         plan.episodes.append((person_ref, organisation, referral, details))
+
+
+def merge_episodes(stored: SocialCareEpisode, incoming: SocialCareEpisode) -> SocialCareEpisode:
+    """What the index holds after ``incoming`` about an episode it already knows.
+
+    A council's events each carry a part of an episode (a section 47 started, a plan ended), so a
+    part must add to the stored episode, not replace it: values the incoming fact states win,
+    section 47 enquiries are matched by start date and plans by kind and start date (a later
+    message's version replaces the earlier), and assessment factors accumulate.
+    """
+    scalars = {
+        name: getattr(incoming, name)
+        for name in (
+            "referral_date",
+            "referral_source",
+            "primary_need",
+            "closure_date",
+            "closure_reason",
+        )
+        if getattr(incoming, name) is not None
+    }
+    s47 = {s.start: s for s in stored.section47} | {s.start: s for s in incoming.section47}
+    plans = {(p.kind, p.period.start): p for p in stored.plans} | {
+        (p.kind, p.period.start): p for p in incoming.plans
+    }
+    factors = tuple(dict.fromkeys((*stored.assessment_factors, *incoming.assessment_factors)))
+    return stored.model_copy(
+        update=scalars
+        | {
+            "section47": tuple(s47[k] for k in sorted(s47)),
+            "plans": tuple(plans[k] for k in sorted(plans, key=_plan_order)),
+            "assessment_factors": factors,
+        }
+    )
+
+
+def _plan_order(key: tuple[object, object]) -> tuple[str, str]:
+    kind, start = key
+    return (str(start or ""), str(kind))
 
 
 def _role_details(message: CanonicalMessage, role: WorkerRole) -> str:

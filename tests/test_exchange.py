@@ -15,7 +15,7 @@ from adapters.fhir_r4 import FhirR4Adapter
 from gateway.errors import ConfigurationError
 from gateway.store.tables import exchanges, outbox, persons, social_care_episodes
 from schemas.disclosure import Disclosure
-from tests.conftest import COUNCIL_KEY, OTHER_COUNCIL_KEY, Database
+from tests.conftest import COUNCIL_KEY, FIXTURES, OTHER_COUNCIL_KEY, Database
 from tests.gateway_harness import Harness, child_status, crisis_bundle, start_harness
 
 MOTHER_NHS = "9000000009"
@@ -376,3 +376,22 @@ async def test_operation_outcome_is_shaped_like_the_spine_apis(h: Harness) -> No
     )
     unauthenticated = await (await h.post_fhir(crisis_bundle(), key="nope")).json()
     assert "ACCESS_DENIED" == unauthenticated["issue"][0]["details"]["coding"][0]["code"]
+
+
+async def test_council_events_add_to_the_stored_episode(h: Harness) -> None:
+    """A CP plan ending updates that plan in the stored episode and keeps everything else."""
+    assert 202 == (await h.post_csc(child_status())).status
+    ended = orjson.loads((FIXTURES / "csc" / "cp-plan-ended.json").read_bytes())
+    assert 202 == (await h.post_csc(ended)).status
+    async with h.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(social_care_episodes.c.referral_date, social_care_episodes.c.details)
+            )
+        ).all()
+    stored = {r[0]: orjson.loads(r[1]) for r in rows}
+    episode = stored["2024-11-02"]
+    assert [("child-protection", "2025-01-20", "2025-07-21")] == [
+        (p["kind"], p["period"]["start"], p["period"]["end"]) for p in episode["plans"]
+    ]
+    assert "2023-02-14" in stored  # the earlier, closed episode is untouched
