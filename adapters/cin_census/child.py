@@ -200,34 +200,50 @@ def partner_id(la_code: str) -> str:
     return f"cin-census-{la_code}"
 
 
-class Walker:
-    """Checks the structure and values of a part of the file, collecting problems."""
+# Mixed content (text beside elements) or any attribute anywhere in a subtree: one pass in C
+# per child decides whether the element-by-element checks for them are needed at all.
+_IRREGULAR = etree.XPath(
+    "boolean(descendant-or-self::*[*]/text()[normalize-space()] | descendant-or-self::*/@*)"
+)
 
-    def __init__(self, file: str) -> None:
+
+class Walker:
+    """Checks the structure and values of a part of the file, collecting problems.
+
+    ``thorough`` False skips the checks for stray text and attributes, for a subtree
+    ``_IRREGULAR`` found free of both.
+    """
+
+    def __init__(self, file: str, *, thorough: bool = True) -> None:
         self.file = file
+        self.thorough = thorough
         self.problems: list[Problem] = []
 
     def problem(self, line: int | None, element: str, reason: str, effect: Effect) -> None:
         self.problems.append(Problem(self.file, line or 0, element, reason, effect))
 
     def group(self, el: etree._Element, path: str, known: frozenset[str]) -> _Elements:
-        """The element's children by tag, with their paths; stray text and unknown elements are
-        reported (they change nothing)."""
-        text = el.text
-        if text and not text.isspace():
-            self.problem(
-                el.sourceline,
-                path,
-                "text inside an element that holds elements only",
-                Effect.REPORTED,
-            )
+        """The element's children by tag, with their paths; stray text, attributes and unknown
+        elements are reported (they change nothing)."""
+        thorough = self.thorough
+        if thorough:
+            text = el.text
+            if text and not text.isspace():
+                self.problem(
+                    el.sourceline,
+                    path,
+                    "text inside an element that holds elements only: ignored",
+                    Effect.REPORTED,
+                )
         groups: _Elements = {}
         for sub in el:
             tag = sub.tag
             if not isinstance(tag, str):  # pragma: no cover - comments and PIs are removed
                 continue
             if tag in known:
-                found = groups.setdefault(tag, [])
+                found = groups.get(tag)
+                if found is None:
+                    found = groups[tag] = []
                 sub_path = (
                     f"{path}/{tag}[{len(found) + 1}]" if tag in REPEATABLE else f"{path}/{tag}"
                 )
@@ -240,22 +256,26 @@ class Walker:
                     "not a CIN census element at this place (2021 to 2026 schemas): ignored",
                     Effect.REPORTED,
                 )
-            if len(sub.attrib):
-                self.problem(
-                    sub.sourceline,
-                    sub_path,
-                    "has attributes, which the CIN census schema does not define: ignored",
-                    Effect.REPORTED,
-                )
-            tail = sub.tail
-            if tail and not tail.isspace():
-                self.problem(
-                    sub.sourceline,
-                    sub_path,
-                    "text after this element, where the schema allows elements only: ignored",
-                    Effect.REPORTED,
-                )
+            if thorough:
+                self.irregular(sub, sub_path)
         return groups
+
+    def irregular(self, sub: etree._Element, sub_path: str) -> None:
+        if len(sub.attrib):
+            self.problem(
+                sub.sourceline,
+                sub_path,
+                "has attributes, which the CIN census schema does not define: ignored",
+                Effect.REPORTED,
+            )
+        tail = sub.tail
+        if tail and not tail.isspace():
+            self.problem(
+                sub.sourceline,
+                sub_path,
+                "text after this element, where the schema allows elements only: ignored",
+                Effect.REPORTED,
+            )
 
     def single(
         self,
@@ -336,8 +356,8 @@ class Walker:
 class _Reader(Walker):
     """Reads one child, collecting its problems and loss report."""
 
-    def __init__(self, state: FileState, index: int) -> None:
-        super().__init__(state.file)
+    def __init__(self, state: FileState, index: int, *, thorough: bool) -> None:
+        super().__init__(state.file, thorough=thorough)
         self.state = state
         self.index = index
         self.unmapped: list[Unmapped] = []
@@ -749,4 +769,4 @@ class _PersonFacts:
 
 def read_child(child: etree._Element, index: int, state: FileState) -> ChildResult:
     """Map one ``<Child>`` (already parsed) of the file ``state`` describes."""
-    return _Reader(state, index).read(child)
+    return _Reader(state, index, thorough=bool(_IRREGULAR(child))).read(child)

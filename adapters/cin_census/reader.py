@@ -53,6 +53,7 @@ SAFE_PARSER_OPTIONS: dict[str, Any] = {
 }
 PROLOG_LIMIT = 1 << 20  # the root element must start within the first MiB
 _CHUNK = 1 << 16
+_PROLOG_PIECE = 1 << 12
 _LEA = re.compile(r"^\d{3}$")
 _YEAR = re.compile(r"^\d{4}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -171,29 +172,35 @@ class CinCensusReader:
             return
 
     def _prolog_ok(self, stream: IO[bytes]) -> bool:
-        """Everything before the root element: XML at all, no DOCTYPE, root ``Message``."""
+        """Everything before the root element: XML at all, no DOCTYPE, root ``Message``.
+
+        Fed in small pieces so that the root's start is seen before whatever follows it; a
+        syntax error further on (in the same piece) is left for the main pass to report where
+        it is, unless the root was never reached.
+        """
         parser = etree.XMLPullParser(events=("start",), **SAFE_PARSER_OPTIONS)
         head = bytearray()
-        try:
-            while len(head) < PROLOG_LIMIT:
-                chunk = stream.read(_CHUNK)
-                if not chunk:
-                    break
-                head += chunk
-                parser.feed(chunk)
-                for _event, root in parser.read_events():
-                    return self._root_ok(root, bytes(head))
-            if not head:
-                self._not_read(1, "the file is empty")
-                return False
-            if len(head) >= PROLOG_LIMIT:
-                self._not_read(1, "no root element in the first MiB: not a CIN census return")
-                return False
-            parser.close()
-        except etree.XMLSyntaxError as exc:
-            self._not_read(exc.lineno, f"not XML ({syntax_reason(exc)})")
-            return False
-        self._not_read(1, "no root element: not XML")  # pragma: no cover - close() raises
+        error: etree.XMLSyntaxError | None = None
+        while len(head) < PROLOG_LIMIT:
+            chunk = stream.read(_PROLOG_PIECE)
+            try:
+                if chunk:
+                    head += chunk
+                    parser.feed(chunk)
+                elif head:
+                    parser.close()
+            except etree.XMLSyntaxError as exc:
+                error = exc
+            for _event, root in parser.read_events():
+                return self._root_ok(root, bytes(head))
+            if error is not None or not chunk:
+                break
+        if not head:
+            self._not_read(1, "the file is empty")
+        elif error is not None:
+            self._not_read(error.lineno, f"not XML ({syntax_reason(error)})")
+        else:
+            self._not_read(1, "no root element in the first MiB: not a CIN census return")
         return False
 
     def _root_ok(self, root: etree._Element, head: bytes) -> bool:
