@@ -12,6 +12,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
 
 from adapters.cin_census import (
     CinCensusReader,
@@ -20,6 +23,7 @@ from adapters.cin_census import (
     parse_file,
     read_file,
 )
+from adapters.cin_census.child import ChildResult, FileState, read_child
 from adapters.cin_census.describe import markdown_table
 from benchmarks.cin_import import synthetic_return
 from gateway.errors import InvalidMessage
@@ -549,6 +553,53 @@ def test_memory_stays_flat_on_a_10_mb_return(tmp_path: Path) -> None:
     large_count, large_peak = _peak_kib(large)
     assert (600, 6300) == (small_count, large_count)
     assert large_peak - small_peak < 8 * 1024
+
+
+_SEEDS = [(FIXTURES / name).read_bytes() for name in ("clean-2021.xml", "faulty.xml")]
+
+
+@settings(max_examples=150, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.sampled_from(_SEEDS),
+    edits=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 20), st.binary(max_size=12)),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_mutated_returns_never_raise(seed: bytes, edits: list[tuple[float, int, bytes]]) -> None:
+    """Arbitrary byte edits of valid and faulty returns are read or reported, never raised."""
+    body = bytearray(seed)
+    for where, cut, insert in edits:
+        at = int(where * len(body))
+        body[at : at + cut] = insert
+    reader = CinCensusReader(io.BytesIO(bytes(body)), file_name="mutated.xml")
+    results = list(reader)
+    for problem in [*reader.file_problems, *(p for r in results for p in r.problems)]:
+        assert problem.element.startswith(("/", "<!DOCTYPE>"))
+
+
+def test_an_unexpected_error_in_one_child_is_reported_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Defence in depth: a fault in the mapping leaves that child out, named, and reads on."""
+
+    def flaky(child_el: etree._Element, index: int, state: FileState) -> ChildResult:
+        if index == 1:
+            raise RuntimeError("boom with a value TEST-1")
+        return read_child(child_el, index, state)
+
+    monkeypatch.setattr("adapters.cin_census.reader.read_child", flaky)
+    _, problems, imported = read(message_xml(child(1), child(2)))
+    assert [
+        (
+            4,
+            CHILD1,
+            "could not be mapped (RuntimeError): please report this to the gateway's maintainers",
+            Effect.CHILD_SKIPPED,
+        )
+    ] == as_tuples(problems)
+    assert 1 == imported
 
 
 def test_docs_embed_the_mapping_table_as_described() -> None:

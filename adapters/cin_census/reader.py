@@ -287,7 +287,22 @@ class CinCensusReader:
             return None
         self._between_children(parent, el)
         self.children += 1
-        result = read_child(el, self.children, state)
+        try:
+            result = read_child(el, self.children, state)
+        except Exception as exc:  # noqa: BLE001 - one child's fault must never stop an import
+            # Not expected (the mapping checks every value first, and fuzzing found nothing), but
+            # a batch import of files from outside must report, not crash: the child is left out
+            # and named, with the error's type only (its message could quote a value).
+            path = f"/Message/Children/Child[{self.children}]"
+            problem = Problem(
+                self.file_name,
+                el.sourceline or 0,
+                path,
+                f"could not be mapped ({type(exc).__name__}): please report this to the gateway's "
+                "maintainers",
+                Effect.CHILD_SKIPPED,
+            )
+            result = ChildResult(self.children, el.sourceline or 0, None, (problem,))
         # Flat memory: empty this child (its tail is checked with the next one) and drop every
         # element before it, which has been checked already.
         el.clear(keep_tail=True)
