@@ -1,57 +1,70 @@
-"""``FhirR4Adapter``: FHIR R4 (UK Core) message Bundles in JSON.
+"""``FhirR4Adapter``: FHIR R4 (UK Core) resources and Bundles, in JSON or XML.
 
-Parsing reads the JSON with orjson and walks plain dicts with focused checks (the hot path): NHS
-number check digits, the code systems of every code relied on, references resolving within the
-Bundle, the identifiers a flow needs. ``validate_models=True`` adds full ``fhir.resources`` R4B
+The format is told by the body's first non-whitespace byte (``{`` JSON, ``<`` XML), whatever the
+media type said. JSON is read with orjson; XML with lxml, safely, into the same JSON shape
+(``xmlread``). Either way the plain dicts are walked with focused checks (the hot path): NHS number
+check digits, the code systems of every code relied on, references resolving within a message, the
+identifiers a flow needs, duplicates. ``validate_models=True`` adds full ``fhir.resources`` R4B
 validation of every resource, several times slower; use it while onboarding a partner.
-XML is not parsed here: the gateway refuses other media types before an adapter is called.
+
+Before anything is read, a body over ``limits.MAX_BODY_BYTES`` (413) or nested deeper than
+``limits.MAX_DEPTH`` is refused with one specific issue.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import orjson
 
 from adapters.base import MappingRow, ParseContext, Rendered
 from adapters.fhir_r4.describe import MAPPING
-from adapters.fhir_r4.message import SOURCE_FORMAT, read_message
+from adapters.fhir_r4.limits import (
+    MAX_BODY_BYTES,
+    MAX_DEPTH,
+    json_depth,
+    json_too_deep,
+    too_deep,
+    too_large,
+)
+from adapters.fhir_r4.message import SOURCE_FORMAT, read_input
 from adapters.fhir_r4.models import model_issues
 from adapters.fhir_r4.render import render_bundle
-from adapters.fhir_r4.walk import Issues
+from adapters.fhir_r4.walk import Issues, JsonObject
+from adapters.fhir_r4.xmlread import parse_xml
 from gateway.errors import InvalidMessage, Issue
 from schemas.disclosure import Disclosure
 from schemas.message import CanonicalMessage
 
 CONTENT_TYPE = "application/fhir+json"
+XML_CONTENT_TYPE = "application/fhir+xml"
+_WHITESPACE = b" \t\r\n"
 
 
 class FhirR4Adapter:
-    """FHIR R4 UK Core message Bundles (``application/fhir+json``)."""
+    """FHIR R4 UK Core (``application/fhir+json``, ``application/fhir+xml``)."""
 
     name = SOURCE_FORMAT
-    content_types: tuple[str, ...] = (CONTENT_TYPE,)
+    content_types: tuple[str, ...] = (CONTENT_TYPE, XML_CONTENT_TYPE)
 
     def __init__(self, *, validate_models: bool = False) -> None:
         self.validate_models = validate_models
 
     def parse(self, body: bytes, context: ParseContext) -> CanonicalMessage:
-        """Parse and check one message Bundle; raise InvalidMessage naming every problem."""
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            # SECURITY: orjson's message quotes the bytes around the fault; it is not passed on.
-            raise InvalidMessage([Issue("(body)", "is not well-formed JSON", "structure")]) from exc
-        if not isinstance(data, dict):
-            raise InvalidMessage(
-                [Issue("(body)", "must be a JSON object: a FHIR Bundle", "structure")]
-            )
-        if data.get("resourceType") != "Bundle":
-            raise InvalidMessage(
-                [Issue("resourceType", "must be Bundle: a FHIR message", "structure")]
-            )
+        """Parse and check one FHIR resource or Bundle; raise InvalidMessage naming every
+        problem."""
+        if len(body) > MAX_BODY_BYTES:
+            raise too_large()
+        data = read_body(body)
         issues = Issues()
         if self.validate_models:
+            if json_depth(data) > MAX_DEPTH:
+                raise too_deep()
             issues.items.extend(model_issues(data))
-        return read_message(data, context, issues)
+        # An input without an id is named by its digest (computed only then).
+        return read_input(
+            data, context, issues, lambda: "sha256:" + hashlib.sha256(body).hexdigest()
+        )
 
     def render(self, disclosure: Disclosure) -> Rendered:
         """The disclosure as a FHIR message Bundle, with the withheld manifest on its header."""
@@ -61,3 +74,26 @@ class FhirR4Adapter:
     def describe(self) -> tuple[MappingRow, ...]:
         """The mapping between FHIR R4 UK Core and the canonical model."""
         return MAPPING
+
+
+def read_body(body: bytes) -> JsonObject:
+    """The FHIR resource in ``body`` (JSON or XML, told by its first byte) as FHIR JSON."""
+    start = body.lstrip(_WHITESPACE)[:1]
+    if start == b"<":
+        return parse_xml(body)
+    if start != b"{":
+        raise InvalidMessage(
+            [Issue("(body)", "is neither FHIR JSON (an object) nor FHIR XML", "structure")]
+        )
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        # SECURITY: orjson's message quotes the bytes around the fault; it is not passed on.
+        if "recursion" in str(exc).lower():
+            raise too_deep() from exc
+        raise InvalidMessage([Issue("(body)", "is not well-formed JSON", "structure")]) from exc
+    if json_too_deep(body) and json_depth(data) > MAX_DEPTH:
+        raise too_deep()
+    if not isinstance(data, dict):  # pragma: no cover - a body starting with { is an object
+        raise InvalidMessage([Issue("(body)", "must be a JSON object", "structure")])
+    return data

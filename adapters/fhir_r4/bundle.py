@@ -1,8 +1,14 @@
-"""The entries of a Bundle and the resolution of references between them.
+"""The resources of an input (a Bundle's entries, or one resource) and references between them.
 
-fhir.resources checks none of this: a reference that points nowhere is valid to it. A message
-Bundle must be self-contained, so every reference the adapter follows must resolve to an entry,
-either by ``fullUrl`` (``urn:uuid:...`` or an absolute URL) or by ``ResourceType/id``.
+fhir.resources checks none of this: a reference that points nowhere is valid to it. Entries are
+addressable by ``fullUrl`` (``urn:uuid:...`` or an absolute URL) and by ``ResourceType/id``. A
+single resource is an input of one entry, at the path of its type (``Patient``).
+
+Whether an unresolvable reference is an error depends on the input: a message must be
+self-contained (every reference the adapter follows resolves within it); a record update (a
+single resource, or a collection, batch or transaction Bundle) may refer to the sender's other
+records, so an optional reference that leads outside it is reported as unmapped instead
+(:meth:`~adapters.fhir_r4.context.ReadContext.follow`).
 """
 
 from __future__ import annotations
@@ -12,80 +18,108 @@ from dataclasses import dataclass
 from adapters.fhir_r4.walk import Issues, JsonObject, as_object, child_list, child_object, child_str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Entry:
-    """One resource in the Bundle, with its FHIRPath-like location."""
+    """One resource in the input, with its FHIRPath-like location (compared by identity)."""
 
     index: int
-    path: str  # e.g. "Bundle.entry[3].resource"
+    path: str  # e.g. "Bundle.entry[3].resource", or "Patient" for a single resource
     resource: JsonObject
     type: str
 
 
+@dataclass(frozen=True, slots=True)
+class Request:
+    """An entry of a batch or transaction without a resource (a query or a deletion)."""
+
+    path: str  # "Bundle.entry[2]"
+    method: str | None
+
+
 class BundleIndex:
-    """Every entry of a Bundle, addressable by ``fullUrl`` and by ``ResourceType/id``."""
+    """Every resource of the input, by type and addressable by ``fullUrl`` and ``Type/id``."""
 
-    __slots__ = ("_by_reference", "entries")
+    __slots__ = ("_by_reference", "_by_type", "entries", "requests")
 
-    def __init__(self, bundle: JsonObject, issues: Issues) -> None:
+    def __init__(self) -> None:
         self.entries: list[Entry] = []
+        self.requests: list[Request] = []
         self._by_reference: dict[str, Entry] = {}
+        self._by_type: dict[str, list[Entry]] = {}
+
+    @classmethod
+    def of_bundle(
+        cls, bundle: JsonObject, issues: Issues, *, requests_allowed: bool
+    ) -> BundleIndex:
+        """The entries of a Bundle; in a batch or transaction an entry may be a bare request."""
+        index = cls()
         for i, item in enumerate(child_list(bundle, "entry", "Bundle", issues, required=True)):
             entry_path = f"Bundle.entry[{i}]"
             entry = as_object(item, entry_path, issues)
             if entry is None:
                 continue
-            resource = child_object(entry, "resource", entry_path, issues, required=True)
-            if resource is None:
+            resource = entry.get("resource")
+            if resource is None and requests_allowed:
+                request = child_object(entry, "request", entry_path, issues)
+                method = None if request is None else request.get("method")
+                kind = method if isinstance(method, str) else None
+                index.requests.append(Request(entry_path, kind))
                 continue
-            path = f"{entry_path}.resource"
-            resource_type = child_str(resource, "resourceType", path, issues, required=True)
-            if resource_type is None:
-                continue
-            found = Entry(i, path, resource, resource_type)
-            self.entries.append(found)
-            full_url = child_str(entry, "fullUrl", entry_path, issues)
-            if full_url is not None:
-                self._register(full_url, found, f"{entry_path}.fullUrl", issues)
+            if resource.__class__ is not dict:
+                resource = child_object(entry, "resource", entry_path, issues, required=True)
+                if resource is None:
+                    continue
+            found = index._add(i, f"{entry_path}.resource", resource, issues)
+            full_url = entry.get("fullUrl")
+            if found is not None and full_url is not None:
+                full_url = child_str(entry, "fullUrl", entry_path, issues)
+                if full_url is not None:
+                    index._register(full_url, found, f"{entry_path}.fullUrl", issues)
+        return index
+
+    @classmethod
+    def single(cls, resource: JsonObject, resource_type: str, issues: Issues) -> BundleIndex:
+        """An input of one resource, at the path of its type."""
+        index = cls()
+        index._add(0, resource_type, resource, issues)
+        return index
+
+    def _add(self, i: int, path: str, resource: JsonObject, issues: Issues) -> Entry | None:
+        resource_type = child_str(resource, "resourceType", path, issues, required=True)
+        if resource_type is None:
+            return None
+        found = Entry(i, path, resource, resource_type)
+        self.entries.append(found)
+        same_type = self._by_type.get(resource_type)
+        if same_type is None:
+            self._by_type[resource_type] = [found]
+        else:
+            same_type.append(found)
+        if "id" in resource:
             resource_id = child_str(resource, "id", path, issues)
             if resource_id is not None:
                 self._register(f"{resource_type}/{resource_id}", found, f"{path}.id", issues)
+        return found
 
     def _register(self, key: str, entry: Entry, path: str, issues: Issues) -> None:
-        if key in self._by_reference:
+        known = self._by_reference.setdefault(key, entry)
+        if known is not entry:
             issues.add(path, "repeats the identity of another entry in the Bundle", "duplicate")
-            return
-        self._by_reference[key] = entry
 
     def of_type(self, resource_type: str) -> list[Entry]:
         """Every entry holding a resource of this type, in Bundle order."""
-        return [e for e in self.entries if e.type == resource_type]
+        return self._by_type.get(resource_type, [])
+
+    def types(self) -> list[str]:
+        """The resource types present, in order of first appearance."""
+        return list(self._by_type)
 
     def lookup(self, reference: str) -> Entry | None:
         """The entry a reference string points to, or None (no issue recorded)."""
-        return self._by_reference.get(reference) or self._by_reference.get(_relative(reference))
-
-    def resolve(
-        self,
-        reference: JsonObject,
-        path: str,
-        issues: Issues,
-        expected: tuple[str, ...] | None = None,
-    ) -> Entry | None:
-        """The entry a Reference (at ``path``) points to, checking its type; None with an issue."""
-        target = child_str(reference, "reference", path, issues, required=True)
-        if target is None:
-            return None
-        entry = self.lookup(target)
-        if entry is None:
-            issues.add(
-                f"{path}.reference", "does not resolve to an entry in the Bundle", "not-found"
-            )
-            return None
-        if expected is not None and entry.type not in expected:
-            issues.add(f"{path}.reference", f"must refer to a {' or '.join(expected)}", "invalid")
-            return None
-        return entry
+        found = self._by_reference.get(reference)
+        if found is None:
+            found = self._by_reference.get(_relative(reference))
+        return found
 
 
 def _relative(reference: str) -> str:

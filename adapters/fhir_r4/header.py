@@ -1,7 +1,9 @@
-"""The MessageHeader: which event, about which Encounter, for which purpose.
+"""The MessageHeader: which event, about which resources, for which purpose.
 
 The event is a coding in the local code system ``https://joined-up.org.uk/CodeSystem/message-event``
-(``crisis-event`` is the one this adapter accepts so far); the optional purpose is a coding in
+whose codes are the canonical message kinds (every kind but ``child-record`` and
+``cin-census-child``, which only the CSC API and the CIN census carry); it decides the message's
+kind. ``focus`` names the resources the message is about; the optional purpose is a coding in
 ``https://joined-up.org.uk/CodeSystem/purpose`` in ``MessageHeader.reason``.
 """
 
@@ -26,7 +28,7 @@ class Header:
 
     entry: Entry
     kind: MessageKind | None
-    focus: Entry | None  # the Encounter
+    focus: tuple[Entry, ...]  # the resources the message is about
     purpose: Purpose | None
     id: str | None
 
@@ -76,21 +78,14 @@ def _event(ctx: ReadContext, entry: Entry) -> MessageKind | None:
     return kind
 
 
-def _focus(ctx: ReadContext, entry: Entry) -> Entry | None:
-    """The one Encounter among the header's focus references."""
-    encounters: list[Entry] = []
+def _focus(ctx: ReadContext, entry: Entry) -> tuple[Entry, ...]:
+    """The resources the header's focus references (each must resolve within the message)."""
+    found: list[Entry] = []
     for focus_path, reference in objects(entry.resource, "focus", PATH, ctx.issues):
-        target = ctx.bundle.resolve(reference, focus_path, ctx.issues)
-        if target is not None and target.type == "Encounter":
-            encounters.append(target)
-    if len(encounters) != 1:
-        ctx.issues.add(
-            f"{PATH}.focus",
-            "must refer to exactly one Encounter: the crisis the message is about",
-            "required" if not encounters else "invalid",
-        )
-        return None
-    return encounters[0]
+        target = ctx.follow(reference, focus_path)
+        if target is not None and all(target is not f for f in found):
+            found.append(target)
+    return tuple(found)
 
 
 def _purpose(ctx: ReadContext, entry: Entry) -> Purpose | None:

@@ -5,6 +5,8 @@ UK Core (1.2.0) defines it as a *complex* extension on Encounter with two requir
 ``legalStatusClassification`` (CodeSystem UKCore-LegalStatusClassificationEngland or -Wales, the NHS
 Data Dictionary's Mental Health Act Legal Status Classification codes: 02 = section 2, 03 = section
 3, 20 = section 136 ...). A flat ``valueCodeableConcept`` is not the UK Core shape and is refused.
+The England codes, their displays and which of them detain are read from
+``schemas/codes/legal-status.yaml``; the Welsh ones are listed here.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adapters.fhir_r4.walk import Issues, JsonObject, child_object, codings, extensions, objects
+from schemas.codes import load
 from schemas.facts import LegalStatus
 
 LEGAL_STATUS_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-LegalStatus"
@@ -21,68 +24,43 @@ WALES = "https://fhir.hl7.org.uk/CodeSystem/UKCore-LegalStatusClassificationWale
 CONTEXTS = frozenset({"admission", "discharge"})
 
 _DETAINED = "Formally detained under Mental Health Act Section"
-# Displays from the published code systems (Wales displays abbreviated to the England wording).
+# England: the codes, displays and detention categories are data (schemas/codes/legal-status.yaml).
+_ENGLAND = load("legal-status")
+# Wales: displays from the published code system (abbreviated to the England wording).
+_WALES: dict[str, str] = {
+    "01": "Informal (including voluntary patients under Section 131)",
+    "02": f"{_DETAINED} 2",
+    "03": f"{_DETAINED} 3",
+    "04": f"{_DETAINED} 4",
+    "05": f"{_DETAINED} 5 (2)",
+    "06": f"{_DETAINED} 5 (4)",
+    "07": f"{_DETAINED} 35",
+    "08": f"{_DETAINED} 36",
+    "09": "Formally detained under Mental Health Act Sections 37 and 41",
+    "10": f"{_DETAINED} 37",
+    "12": f"{_DETAINED} 38",
+    "13": f"{_DETAINED} 44",
+    "14": f"{_DETAINED} 46",
+    "15": "Formally detained under Mental Health Act Sections 47 and 49",
+    "16": f"{_DETAINED} 47",
+    "17": "Formally detained under Mental Health Act Sections 48 and 49",
+    "18": f"{_DETAINED} 48",
+    "19": f"{_DETAINED} 135",
+    "20": f"{_DETAINED} 136",
+    "30": "Formally detained under previous legislation (fifth schedule)",
+    "31": "Formally detained under Criminal Procedure (Insanity) Act 1964",
+    "32": "Formally detained under other acts",
+    "34": f"{_DETAINED} 45A (Hospital and Limitation Direction)",
+    "35": "Community treatment order (Mental Health Act Section 17a)",
+    "98": "Non applicable",
+}
 _CODES: dict[str, dict[str, str]] = {
-    ENGLAND: {
-        "01": "Informal",
-        "02": f"{_DETAINED} 2",
-        "03": f"{_DETAINED} 3",
-        "04": f"{_DETAINED} 4",
-        "05": f"{_DETAINED} 5(2)",
-        "06": f"{_DETAINED} 5(4)",
-        "07": f"{_DETAINED} 35",
-        "08": f"{_DETAINED} 36",
-        "09": f"{_DETAINED} 37 with section 41 restrictions",
-        "10": f"{_DETAINED} 37",
-        "12": f"{_DETAINED} 38",
-        "13": f"{_DETAINED} 44",
-        "14": f"{_DETAINED} 46",
-        "15": f"{_DETAINED} 47 with section 49 restrictions",
-        "16": f"{_DETAINED} 47",
-        "17": f"{_DETAINED} 48 with section 49 restrictions",
-        "18": f"{_DETAINED} 48",
-        "19": f"{_DETAINED} 135",
-        "20": f"{_DETAINED} 136",
-        "31": "Formally detained under Criminal Procedure (Insanity) Act 1964",
-        "32": "Formally detained under other acts",
-        "35": "Subject to guardianship under Mental Health Act Section 7",
-        "36": "Subject to guardianship under Mental Health Act Section 37",
-        "37": f"{_DETAINED} 45A (Limited direction in force)",
-        "38": f"{_DETAINED} 45A (Limitation direction ended)",
-        "98": "Not Applicable",
-        "99": "Not Known",
-    },
-    WALES: {
-        "01": "Informal (including voluntary patients under Section 131)",
-        "02": f"{_DETAINED} 2",
-        "03": f"{_DETAINED} 3",
-        "04": f"{_DETAINED} 4",
-        "05": f"{_DETAINED} 5 (2)",
-        "06": f"{_DETAINED} 5 (4)",
-        "07": f"{_DETAINED} 35",
-        "08": f"{_DETAINED} 36",
-        "09": "Formally detained under Mental Health Act Sections 37 and 41",
-        "10": f"{_DETAINED} 37",
-        "12": f"{_DETAINED} 38",
-        "13": f"{_DETAINED} 44",
-        "14": f"{_DETAINED} 46",
-        "15": "Formally detained under Mental Health Act Sections 47 and 49",
-        "16": f"{_DETAINED} 47",
-        "17": "Formally detained under Mental Health Act Sections 48 and 49",
-        "18": f"{_DETAINED} 48",
-        "19": f"{_DETAINED} 135",
-        "20": f"{_DETAINED} 136",
-        "30": "Formally detained under previous legislation (fifth schedule)",
-        "31": "Formally detained under Criminal Procedure (Insanity) Act 1964",
-        "32": "Formally detained under other acts",
-        "34": f"{_DETAINED} 45A (Hospital and Limitation Direction)",
-        "35": "Community treatment order (Mental Health Act Section 17a)",
-        "98": "Non applicable",
-    },
+    ENGLAND: {pair.source: pair.display for pair in _ENGLAND.pairs},
+    WALES: _WALES,
 }
 # Everything else in each code system is a form of detention.
 _NOT_DETAINED: dict[str, frozenset[str]] = {
-    ENGLAND: frozenset({"01", "35", "36", "98", "99"}),
+    ENGLAND: frozenset(p.source for p in _ENGLAND.pairs if p.target != "detained"),
     WALES: frozenset({"01", "35", "98"}),
 }
 

@@ -29,9 +29,13 @@ def _models() -> tuple[Any, Any, Any]:
 
 
 def model_issues(bundle: JsonObject) -> list[Issue]:
-    """Every R4B validation problem in a Bundle, located, without values."""
+    """Every R4B validation problem in a Bundle or single resource, located, without values."""
     bundle_model, resource_model, model_class = _models()
     found: list[Issue] = []
+    if bundle.get("resourceType") != "Bundle":
+        return _resource_issues(
+            bundle, str(bundle.get("resourceType")), resource_model, model_class
+        )
     entries = bundle.get("entry")
     entries = entries if isinstance(entries, list) else []
     # The Bundle itself with its entries' resources taken out; each resource is checked on its own.
@@ -47,18 +51,21 @@ def model_issues(bundle: JsonObject) -> list[Issue]:
         if not isinstance(resource, dict):
             continue
         path = f"Bundle.entry[{i}].resource"
-        resource_type = resource.get("resourceType")
-        try:
-            model = model_class(resource_type) if isinstance(resource_type, str) else None
-        except ValueError:
-            model = None
-        if model is None or not issubclass(model, resource_model):
-            found.append(
-                Issue(f"{path}.resourceType", "is not a FHIR R4B resource type", "not-supported")
-            )
-            continue
-        found.extend(_validate(model, resource, path))
+        found.extend(_resource_issues(resource, path, resource_model, model_class))
     return found
+
+
+def _resource_issues(
+    resource: JsonObject, path: str, resource_model: Any, model_class: Any
+) -> list[Issue]:
+    resource_type = resource.get("resourceType")
+    try:
+        model = model_class(resource_type) if isinstance(resource_type, str) else None
+    except (ValueError, KeyError, AttributeError, ImportError):
+        model = None
+    if not isinstance(model, type) or not issubclass(model, resource_model):
+        return [Issue(f"{path}.resourceType", "is not a FHIR R4B resource type", "not-supported")]
+    return _validate(model, resource, path)
 
 
 def _validate(model: Any, data: JsonObject, root: str) -> list[Issue]:
@@ -67,8 +74,10 @@ def _validate(model: Any, data: JsonObject, root: str) -> list[Issue]:
     except ValidationError as exc:
         # SECURITY: fhir.resources' messages quote values; only the error types are used.
         return issues_from(exc, root=root, trust_messages=False)
-    except (KeyError, TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - see below
         # fhir.resources fails outside pydantic on some inputs (an unknown type in ``contained``
-        # raises KeyError); the exception text is not used, as it may quote the input.
+        # raises KeyError, a boolean where a string belongs AttributeError inside its own error
+        # handling): any failure is the input's. The exception text is not used, as it may quote
+        # the input.
         return [Issue(root, "cannot be read as FHIR R4B", "structure")]
     return []

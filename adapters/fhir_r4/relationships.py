@@ -11,42 +11,29 @@ patient's child. The canonical :class:`~schemas.facts.FamilyRelationship` reads 
   where it says (STPCHLD -> step-parent, CHLDFOST -> carer) or else from the patient's gender
   (female -> MTH, male -> FTH, otherwise PRN).
 
-Accepted code systems: v3-RoleCode, UK Core AdditionalPersonRelationshipRole, the demographics
-service's AdditionalRelatedPersonRole (PDS), and v2-0131 contact roles (which say nothing about
-family, so read as "other").
+The codes are data: ``schemas/codes/relationship-role.yaml`` (v3-RoleCode codes bare, the other
+accepted systems as ``system|code``: v2-0131 contact roles, UK Core AdditionalPersonRelationshipRole
+and the demographics service's older AdditionalRelatedPersonRole URL). A code of an accepted system
+that the file does not list is refused, not guessed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemas.codes import load
 from schemas.facts import RelationshipRole, Sex
 
 V3_ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 V2_CONTACT_ROLE = "http://terminology.hl7.org/CodeSystem/v2-0131"
 UK_CORE_ROLE = "https://fhir.hl7.org.uk/CodeSystem/UKCore-AdditionalPersonRelationshipRole"
 PDS_ROLE = "https://fhir.nhs.uk/R4/CodeSystem/UKCore-AdditionalRelatedPersonRole"
+KNOWN_SYSTEMS = frozenset({V3_ROLE_CODE, V2_CONTACT_ROLE, UK_CORE_ROLE, PDS_ROLE})
 
 _R = RelationshipRole
-# v3-RoleCode: the related person is the patient's ...
-_V3_PARENT_ROLES: dict[str, RelationshipRole] = {
-    **dict.fromkeys(("MTH", "NMTH", "ADOPTM"), _R.MOTHER),
-    **dict.fromkeys(("FTH", "NFTH", "ADOPTF"), _R.FATHER),
-    **dict.fromkeys(("PRN", "NPRN", "ADOPTP"), _R.PARENT),
-    **dict.fromkeys(("STPMTH", "STPFTH", "STPPRN"), _R.STEP_PARENT),
-    **dict.fromkeys(("MTHFOST", "FTHFOST", "PRNFOST"), _R.CARER),
-    "GUARD": _R.GUARDIAN,
-}
-# v3-RoleCode: the related person is the patient's child; the patient's role (None = by gender).
-_V3_CHILD_ROLES: dict[str, RelationshipRole | None] = {
-    **dict.fromkeys(
-        ("CHILD", "NCHILD", "SON", "DAU", "SONC", "DAUC", "CHLDADOPT", "SONADOPT", "DAUADOPT")
-    ),
-    **dict.fromkeys(("STPCHLD", "STPSON", "STPDAU"), _R.STEP_PARENT),
-    **dict.fromkeys(("CHLDFOST", "SONFOST", "DAUFOST"), _R.CARER),
-}
-_UK_CORE_ROLES: dict[str, RelationshipRole] = {"Guardian": _R.GUARDIAN, "Carer": _R.CARER}
-KNOWN_SYSTEMS = frozenset({V3_ROLE_CODE, V2_CONTACT_ROLE, UK_CORE_ROLE, PDS_ROLE})
+_CHILD = "CHILD"
+_MAPPING = load("relationship-role")
+_TARGETS: dict[str, str] = {pair.source: pair.target for pair in _MAPPING.pairs}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +45,17 @@ class Reading:
 
 
 def read_code(system: str, code: str, patient_sex: Sex | None) -> Reading | None:
-    """The reading of one coding, or None when the system is not one the adapter knows."""
-    if system == V3_ROLE_CODE:
-        if code in _V3_CHILD_ROLES:
-            return Reading(_V3_CHILD_ROLES[code] or parent_role(patient_sex), related_is_child=True)
-        return Reading(_V3_PARENT_ROLES.get(code, _R.OTHER), related_is_child=False)
-    if system in (UK_CORE_ROLE, PDS_ROLE):
-        return Reading(_UK_CORE_ROLES.get(code, _R.OTHER), related_is_child=False)
-    if system == V2_CONTACT_ROLE:
-        return Reading(_R.OTHER, related_is_child=False)
-    return None
+    """The reading of one coding; None when the system or the code is not one the file lists."""
+    if system not in KNOWN_SYSTEMS:
+        return None
+    target = _TARGETS.get(code if system == V3_ROLE_CODE else f"{system}|{code}")
+    if target is None:
+        return None
+    if target == _CHILD:
+        return Reading(parent_role(patient_sex), related_is_child=True)
+    if target.startswith(f"{_CHILD}+"):
+        return Reading(RelationshipRole(target[len(_CHILD) + 1 :]), related_is_child=True)
+    return Reading(RelationshipRole(target), related_is_child=False)
 
 
 def best(readings: list[Reading]) -> Reading | None:
@@ -90,28 +78,34 @@ def parent_role(sex: Sex | None) -> RelationshipRole:
     return _R.PARENT
 
 
+def _coding(source: str) -> tuple[str, str]:
+    system, sep, code = source.rpartition("|")
+    return (system, code) if sep else (V3_ROLE_CODE, source)
+
+
 # Rendering: the coding for "the related person is <role> of the patient" ...
 def coding_for_role(role: RelationshipRole) -> tuple[str, str]:
     """(system, code) saying the related person is ``role`` of the patient."""
-    if role is _R.CARER:
-        return UK_CORE_ROLE, "Carer"
-    if role is _R.OTHER:
-        return V2_CONTACT_ROLE, "O"
-    return V3_ROLE_CODE, role.value
+    source = _MAPPING.to_source(role.value)
+    if source is None or role is _R.CHILD:
+        # CHILD as the related person's own role: v3-RoleCode says it directly.
+        return V3_ROLE_CODE, role.value
+    return _coding(source)
 
 
 # ... and for "the patient is <role> of the related person" (the related person is the child).
-_CHILD_CODE_FOR_PARENT_ROLE: dict[RelationshipRole, str] = {
-    _R.MOTHER: "CHILD",
-    _R.FATHER: "CHILD",
-    _R.PARENT: "CHILD",
-    _R.STEP_PARENT: "STPCHLD",
-    _R.CARER: "CHLDFOST",
+_CHILD_TARGETS: dict[RelationshipRole, str] = {
+    _R.MOTHER: _CHILD,
+    _R.FATHER: _CHILD,
+    _R.PARENT: _CHILD,
+    _R.STEP_PARENT: f"{_CHILD}+{_R.STEP_PARENT.value}",
+    _R.CARER: f"{_CHILD}+{_R.CARER.value}",
 }
 
 
 def coding_for_child_of(role: RelationshipRole) -> tuple[str, str] | None:
     """(system, code) saying the related person is the patient's child, the patient being
-    ``role``; None where v3-RoleCode has no such inverse (guardian, other)."""
-    code = _CHILD_CODE_FOR_PARENT_ROLE.get(role)
-    return None if code is None else (V3_ROLE_CODE, code)
+    ``role``; None where no code says so (guardian, other)."""
+    target = _CHILD_TARGETS.get(role)
+    source = None if target is None else _MAPPING.to_source(target)
+    return None if source is None else _coding(source)

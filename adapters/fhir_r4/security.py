@@ -6,8 +6,10 @@ v3-ActCode, obligations from v3-ObservationValue or v3-ActCode (NORDSCLCD is an 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from adapters.fhir_r4.codes import DS4P_INLINE_LABEL
-from adapters.fhir_r4.walk import Issues, JsonObject, child_object, objects
+from adapters.fhir_r4.walk import Issues, JsonObject, child_object, extensions, objects
 from schemas.labels import (
     ACT_CODE_SYSTEM,
     CONFIDENTIALITY_SYSTEM,
@@ -45,14 +47,32 @@ def read_security(
     resource: JsonObject, path: str, issues: Issues, base: SecurityLabels | None = None
 ) -> SecurityLabels:
     """The labels in ``meta.security``, merged with ``base`` (the adapter's own labelling)."""
-    labels = base or _UNLABELLED
     meta = child_object(resource, "meta", path, issues)
-    if meta is None:
-        return labels
+    if meta is None or "security" not in meta:
+        return base or _UNLABELLED
+    return _labels(objects(meta, "security", f"{path}.meta", issues), issues, base)
+
+
+def read_inline(element: JsonObject, path: str, issues: Issues) -> SecurityLabels | None:
+    """The DS4P inline security labels on one element (its ``extension``), or None."""
+    if "extension" not in element:
+        return None
+    found = [
+        (f"{ext_path}.valueCoding", coding)
+        for ext_path, ext in extensions(element, DS4P_INLINE_LABEL, path, issues)
+        if (coding := child_object(ext, "valueCoding", ext_path, issues, required=True)) is not None
+    ]
+    return _labels(iter(found), issues, None) if found else None
+
+
+def _labels(
+    codings: Iterator[tuple[str, JsonObject]], issues: Issues, base: SecurityLabels | None
+) -> SecurityLabels:
+    labels = base or _UNLABELLED
     confidentiality = labels.confidentiality
     sensitivity = set(labels.sensitivity)
     obligations = set(labels.obligations)
-    for coding_path, coding in objects(meta, "security", f"{path}.meta", issues):
+    for coding_path, coding in codings:
         system, code = coding.get("system"), coding.get("code")
         if not isinstance(code, str):
             issues.add(f"{coding_path}.code", "is required", "required")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import cast
 
 from gateway.errors import InvalidMessage, Issue
 from schemas.facts import Period
@@ -43,7 +42,7 @@ class Issues:
 def as_object(value: object, path: str, issues: Issues) -> JsonObject | None:
     """``value`` as a JSON object, or None with an issue."""
     if isinstance(value, dict):
-        return cast(JsonObject, value)
+        return value  # a dict from JSON: a JsonObject
     issues.add(path, "must be a JSON object", "structure")
     return None
 
@@ -53,6 +52,8 @@ def child_object(
 ) -> JsonObject | None:
     """The object at ``parent[key]``; None (with an issue if required or mis-shaped) otherwise."""
     value = parent.get(key)
+    if value.__class__ is dict:  # the common case first: this runs for every element read
+        return value  # a dict from JSON: a JsonObject
     if value is None:
         if required:
             issues.add(f"{path}.{key}", "is required", "required")
@@ -79,11 +80,14 @@ def objects(
     parent: JsonObject, key: str, path: str, issues: Issues, *, required: bool = False
 ) -> Iterator[tuple[str, JsonObject]]:
     """Each object in the array at ``parent[key]`` with its path; other items are reported."""
+    value = parent.get(key)
+    if value is None and not required:
+        return  # the common case first: most elements are absent
     for i, item in enumerate(child_list(parent, key, path, issues, required=required)):
-        item_path = f"{path}.{key}[{i}]"
-        obj = as_object(item, item_path, issues)
-        if obj is not None:
-            yield item_path, obj
+        if item.__class__ is dict:
+            yield f"{path}.{key}[{i}]", item  # a dict from JSON
+        else:
+            issues.add(f"{path}.{key}[{i}]", "must be a JSON object", "structure")
 
 
 def child_str(
@@ -91,6 +95,8 @@ def child_str(
 ) -> str | None:
     """The string at ``parent[key]``; None (with an issue if required or mis-shaped) otherwise."""
     value = parent.get(key)
+    if value.__class__ is str and value and not value.isspace():
+        return value  # the common case, first: runs for every element
     if value is None:
         if required:
             issues.add(f"{path}.{key}", "is required", "required")
@@ -181,6 +187,18 @@ def codings(
 ) -> Iterator[tuple[str, str | None, str | None, str | None]]:
     """(path, system, code, display) for each Coding in a CodeableConcept."""
     for coding_path, coding in objects(concept, "coding", path, issues):
+        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+        if (  # the common case, checked inline (this runs for every coding read)
+            system.__class__ is str
+            and code.__class__ is str
+            and system
+            and code
+            and not system.isspace()
+            and not code.isspace()
+            and (display is None or (display.__class__ is str and display.strip()))
+        ):
+            yield coding_path, system, code, display
+            continue
         yield (
             coding_path,
             child_str(coding, "system", coding_path, issues),

@@ -46,7 +46,7 @@ from schemas.labels import (
     SecurityLabels,
     Sensitivity,
 )
-from schemas.message import CanonicalMessage, MessageKind
+from schemas.message import CanonicalMessage, MessageKind, Unmapped
 from schemas.provenance import Provenance
 from tests.adapters.helpers import TRUST, content, disclosure, failure, issues, load
 
@@ -120,6 +120,30 @@ EXPECTED = CanonicalMessage(
             ods_code="RX9",
             name="Northtown Mental Health NHS Foundation Trust",
         ),
+        Worker(
+            id="worker-7",
+            name=HumanName(given=("Alex",), family="Morgan"),
+            telecom=(ContactPoint(system="email", value="alex.morgan@rx9.example"),),
+        ),
+        WorkerRole(
+            id="worker-role-5",
+            role=RoleKind.CARE_COORDINATOR,
+            worker="worker-7",
+            organisation="organisation-9",
+            subject="person-1",
+            team="Northtown Community Mental Health Team",
+            telecom=(ContactPoint(system="phone", value="01632 960123"),),
+            out_of_hours=(ContactPoint(system="phone", value="01632 960999", out_of_hours=True),),
+        ),
+        MentalHealthEpisode(
+            id="mental-health-episode-5",
+            subject="person-1",
+            status=EpisodeStatus.ACTIVE,
+            period=Period(start=date(2024, 6, 1)),
+            organisation="organisation-9",
+            team="Northtown Community Mental Health Team",
+            care_coordinator="worker-role-5",
+        ),
         CrisisEvent(
             id="crisis-event-3",
             kind=CrisisKind.DETENTION,
@@ -147,30 +171,6 @@ EXPECTED = CanonicalMessage(
                 ),
             ),
         ),
-        Worker(
-            id="worker-7",
-            name=HumanName(given=("Alex",), family="Morgan"),
-            telecom=(ContactPoint(system="email", value="alex.morgan@rx9.example"),),
-        ),
-        WorkerRole(
-            id="worker-role-5",
-            role=RoleKind.CARE_COORDINATOR,
-            worker="worker-7",
-            organisation="organisation-9",
-            subject="person-1",
-            team="Northtown Community Mental Health Team",
-            telecom=(ContactPoint(system="phone", value="01632 960123"),),
-            out_of_hours=(ContactPoint(system="phone", value="01632 960999", out_of_hours=True),),
-        ),
-        MentalHealthEpisode(
-            id="mental-health-episode-5",
-            subject="person-1",
-            status=EpisodeStatus.ACTIVE,
-            period=Period(start=date(2024, 6, 1)),
-            organisation="organisation-9",
-            team="Northtown Community Mental Health Team",
-            care_coordinator="worker-role-5",
-        ),
         Diagnosis(
             id="diagnosis-10",
             subject="person-1",
@@ -182,6 +182,36 @@ EXPECTED = CanonicalMessage(
             ),
         ),
     ),
+    unmapped=(
+        Unmapped(
+            element="Bundle.entry[1].resource.identifier[1]",
+            reason="an identifier system the gateway does not match people on",
+        ),
+        Unmapped(
+            element="Bundle.entry[2].resource.active",
+            reason="is not carried by the canonical model",
+        ),
+        Unmapped(
+            element="Bundle.entry[3].resource.episodeOfCare",
+            reason="is not carried by the canonical model",
+        ),
+        Unmapped(
+            element="Bundle.entry[4].resource.status",
+            reason="is not carried by the canonical model",
+        ),
+        Unmapped(
+            element="Bundle.entry[4].resource.managingOrganization",
+            reason="is not carried by the canonical model",
+        ),
+        Unmapped(
+            element="Bundle.entry[10].resource.clinicalStatus",
+            reason="is not carried by the canonical model",
+        ),
+        Unmapped(
+            element="Bundle.entry[10].resource.category",
+            reason="is not carried by the canonical model",
+        ),
+    ),
 )
 
 
@@ -189,9 +219,12 @@ EXPECTED = CanonicalMessage(
 
 
 def test_adapter_implements_the_protocol() -> None:
-    """FhirR4Adapter is an Adapter named fhir-r4 that takes application/fhir+json."""
+    """FhirR4Adapter is an Adapter named fhir-r4 that takes FHIR JSON and FHIR XML."""
     assert isinstance(ADAPTER, Adapter)
-    assert ("fhir-r4", ("application/fhir+json",)) == (ADAPTER.name, ADAPTER.content_types)
+    assert ("fhir-r4", ("application/fhir+json", "application/fhir+xml")) == (
+        ADAPTER.name,
+        ADAPTER.content_types,
+    )
 
 
 def test_crisis_message_maps_to_canonical_facts() -> None:
@@ -231,12 +264,21 @@ def test_verification_status_accepts_current_and_older_code_system(system: str) 
     )
 
 
-def test_unknown_resource_types_are_ignored() -> None:
-    """Resources the flow has no use for (and unknown types) are left out without complaint."""
+def test_unknown_resource_types_are_reported_as_unmapped() -> None:
+    """Resources the canonical model has no place for (and unknown types) are listed, not read."""
     data = bundle()
     data["entry"].append({"resource": {"resourceType": "Observation", "status": "final"}})
     data["entry"].append({"resource": {"resourceType": "Widget"}})
-    assert EXPECTED == parse(data)
+    message = parse(data)
+    assert EXPECTED.facts == message.facts
+    assert (
+        *EXPECTED.unmapped,
+        Unmapped(
+            element="Bundle.entry[11].resource",
+            reason="Observation resources are not carried by the canonical model",
+        ),
+        Unmapped(element="Bundle.entry[12].resource", reason="not a FHIR R4 resource type"),
+    ) == message.unmapped
 
 
 def test_detention_is_inferred_from_a_detaining_legal_status() -> None:
@@ -364,24 +406,43 @@ def test_malformed_json_is_refused_at_the_body() -> None:
 
 def test_json_that_is_not_an_object_is_refused() -> None:
     """A JSON array is not a FHIR resource."""
-    assert [Issue("(body)", "must be a JSON object: a FHIR Bundle", "structure")] == problems(
-        b"[1, 2]"
+    assert [
+        Issue("(body)", "is neither FHIR JSON (an object) nor FHIR XML", "structure")
+    ] == problems(b"[1, 2]")
+
+
+def test_a_single_patient_is_a_record_update_about_them() -> None:
+    """A bare Patient is a record update whose subject is that person, sender undeclared."""
+    message = parse(resource(bundle(), 1))
+    assert (MessageKind.RECORD_UPDATE, "person-0", "(undeclared)", ["person"]) == (
+        message.kind,
+        message.subject,
+        message.provenance.organisation,
+        [f.fact for f in message.facts],
     )
 
 
-def test_a_resource_that_is_not_a_bundle_is_refused() -> None:
-    """A bare Patient is not a message."""
-    patient = resource(bundle(), 1)
-    assert [Issue("resourceType", "must be Bundle: a FHIR message", "structure")] == problems(
-        patient
-    )
-
-
-def test_a_bundle_that_is_not_a_message_is_refused() -> None:
-    """Bundle.type collection: one issue at Bundle.type."""
+def test_a_collection_is_a_record_update_of_every_resource() -> None:
+    """The crisis Bundle as a collection gives the same facts, as a record update without a
+    declared sender or purpose."""
     data = bundle()
     data["type"] = "collection"
-    assert [Issue("Bundle.type", "must be message", "value")] == problems(data)
+    message = parse(data)
+    assert (EXPECTED.facts, MessageKind.RECORD_UPDATE, None, "person-1") == (
+        message.facts,
+        message.kind,
+        message.purpose,
+        message.subject,
+    )
+
+
+def test_a_bundle_of_another_type_is_refused() -> None:
+    """A searchset (a query's answer) is not something a partner sends: refused at Bundle.type."""
+    data = bundle()
+    data["type"] = "searchset"
+    assert [
+        Issue("Bundle.type", "must be message, collection, batch or transaction", "value")
+    ] == problems(data)
 
 
 def test_a_wrong_nhs_check_digit_is_refused_without_the_number() -> None:
@@ -481,7 +542,7 @@ def test_legal_status_code_system_and_code_are_checked(
 def test_an_unknown_event_code_is_refused() -> None:
     """An event code outside the adapter's list is named at eventCoding."""
     data = bundle()
-    resource(data, 0)["eventCoding"]["code"] = "child-status"
+    resource(data, 0)["eventCoding"]["code"] = "child-record"
     assert [
         Issue(
             "Bundle.entry[0].resource.eventCoding",
@@ -633,9 +694,9 @@ def test_every_problem_is_reported_at_once() -> None:
         "Bundle.entry[1].resource.birthDate",
         "Bundle.entry[1].resource.identifier",
         "Bundle.entry[2].resource.identifier[0].value",
-        f"{ENCOUNTER}.extension('{LEGAL_STATUS}')",
         "Bundle.entry[5].resource.status",
         "Bundle.entry[8].resource.telecom[0].system",
+        f"{ENCOUNTER}.extension('{LEGAL_STATUS}')",
     ] == [i.element for i in found]
 
 
@@ -665,8 +726,14 @@ def test_model_validation_reports_what_the_focused_checks_do_not() -> None:
             "not-supported",
         ),
     ] == found
-    # the focused parser alone ignores all three
-    assert EXPECTED == parse(data)
+    # the focused parser alone reports them as unmapped, and maps the rest
+    message = parse(data)
+    assert EXPECTED.facts == message.facts
+    assert {
+        "Bundle.entry[1].resource.maritalStatus",
+        "Bundle.entry[6].resource.nickname",
+        "Bundle.entry[11].resource",
+    } <= {u.element for u in message.unmapped}
 
 
 def test_model_validation_never_quotes_a_value() -> None:
@@ -822,7 +889,8 @@ def test_render_is_deterministic() -> None:
 
 
 def test_render_reports_what_fhir_cannot_carry() -> None:
-    """Social care episodes, a worker's local id and relationship flags come back as losses."""
+    """An episode's referral date, a worker's register and relationship flags come back as
+    losses."""
     child = Person(id="child", identifiers=(LaChildId(la_code="999", value="CH000123"),))
     parent = Person(id="parent", identifiers=(NhsNumber(value="9000000009"),), sex=Sex.FEMALE)
     facts = (
@@ -835,10 +903,11 @@ def test_render_reports_what_fhir_cannot_carry() -> None:
             role=RelationshipRole.MOTHER,
             lives_with=True,
         ),
-        Worker(id="sw", local_id="SW0042"),
+        Worker(id="sw", local_id="SW0042", professional_registration="12A3456B"),
         SocialCareEpisode(
             id="episode",
             subject="child",
+            referral_date=date(2024, 11, 2),
             plans=(Plan(kind=PlanKind.CHILD_PROTECTION, period=Period(start=date(2025, 1, 20))),),
         ),
     )
@@ -847,10 +916,13 @@ def test_render_reports_what_fhir_cannot_carry() -> None:
     )
     assert (
         Loss("family-relationship.lives_with", "RelatedPerson has no element for it"),
-        Loss("worker.local_id", "FHIR has no identifier system for it"),
         Loss(
-            "social-care-episode",
-            "the FHIR message rendering does not carry social-care-episode facts",
+            "worker.professional_registration",
+            "the canonical model does not say which register it is on",
+        ),
+        Loss(
+            "social-care-episode.referral_date",
+            "the FHIR plan flags carry the plans, the child and the council only",
         ),
     ) == rendered.losses
 
