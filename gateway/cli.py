@@ -5,7 +5,7 @@
     joinedup db upgrade [--config FILE]
     joinedup audit verify [--config FILE]
     joinedup schemas export DIR
-    joinedup translate FILE --from FORMAT [--to FORMAT]
+    joinedup translate FILE --from FORMAT [--to FORMAT] [--lenient]
     joinedup openapi [FILE]
     joinedup import cin-census FILE... [--config FILE] [--no-progress]
     joinedup partners hash-key            (reads a key on standard input)
@@ -118,7 +118,7 @@ def _translate(args: argparse.Namespace) -> int:
     from gateway.translate import translate
 
     try:
-        result = translate(Path(args.file), args.source, args.target)
+        result = translate(Path(args.file), args.source, args.target, lenient=args.lenient)
     except InvalidInput as exc:
         # SECURITY: issues name elements and rules, never values, so they are safe to print.
         lines = [f"{i.element}: {i.reason}" for i in exc.issues] or [exc.detail]
@@ -218,8 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
         "translate", help="translate a partner file to canonical JSON or another format"
     )
     translate.add_argument("file")
-    translate.add_argument("--from", dest="source", required=True, choices=["fhir-r4", "csc"])
+    translate.add_argument(
+        "--from", dest="source", required=True, choices=["fhir-r4", "csc", "cin-census"]
+    )
     translate.add_argument("--to", dest="target", choices=["fhir-r4", "csc"])
+    translate.add_argument(
+        "--lenient",
+        action="store_true",
+        help="cin-census: translate what can be, listing problems in the loss report",
+    )
     translate.set_defaults(run=_translate)
 
     imports = commands.add_parser("import", help="batch imports into the index").add_subparsers(

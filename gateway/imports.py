@@ -21,10 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import structlog
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection
 from tqdm import tqdm
 
 from adapters.cin_census import ChildResult, CinCensusReader, Effect, Problem, partner_id
@@ -119,9 +118,9 @@ async def import_cin_census(
             await migrate.upgrade(engine)
         finally:
             await engine.dispose()
+    # The engine plans each PostgreSQL statement for the data as it is (plan_cache_mode), which
+    # matters here: an import grows the index from empty in one session.
     writer = create_sync_engine_for(settings.database_url, schema=settings.database_schema)
-    if writer.dialect.name == "postgresql":
-        event.listen(writer, "connect", _custom_plans)
     committer = GroupCommitter(writer, max_batch=settings.commit_max_batch)
     # lxml parsers belong to the thread that made them: one parser thread for the whole import.
     parsing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cin-census-parser")
@@ -136,16 +135,6 @@ async def import_cin_census(
         parsing.shutdown(wait=True)
         writer.dispose()
     return ImportReport(tuple(reports))
-
-
-def _custom_plans(dbapi_connection: Any, _record: Any) -> None:
-    # A bulk import grows the index from (perhaps) empty to tens of thousands of rows in one
-    # session. psycopg prepares repeated statements, and PostgreSQL's generic plans for them,
-    # chosen while the tables were small, go stale (sequential scans): the import slowed from
-    # about 740 to 410 children/s at 12,000 children. Plan each statement for its own values.
-    with dbapi_connection.cursor() as cursor:
-        cursor.execute("SET plan_cache_mode = force_custom_plan")
-    dbapi_connection.commit()
 
 
 def _council(la_code: str) -> PartnerSettings:

@@ -37,7 +37,7 @@ from schemas.facts import (
     WorkerRole,
 )
 from schemas.identifiers import LaChildId, NhsNumber, PersonIdentifier, Upn
-from schemas.message import CanonicalMessage
+from schemas.message import CanonicalMessage, MessageKind
 
 _FACT = TypeAdapter(Fact)
 _PARENT_ROLES = frozenset(RelationshipRole) - {RelationshipRole.CHILD, RelationshipRole.OTHER}
@@ -376,11 +376,19 @@ def _plan_episode(
         update={"allocated_worker": None, "organisation": None, "id": "episode", "subject": "child"}
     )
     stored = snapshot.episodes.get((person_ref, organisation, referral))
-    if stored is not None:
+    if stored is not None and message.kind not in WHOLE_EPISODE_KINDS:
         incoming = merge_episodes(SocialCareEpisode.model_validate_json(stored), incoming)
     details = orjson.dumps(incoming.model_dump(mode="json")).decode()
     if stored != details:
         plan.episodes.append((person_ref, organisation, referral, details))
+
+
+# Messages that state whole episodes (a census return, a full child record, a status snapshot):
+# what they say replaces what was stored, so a corrected return can remove a plan or a factor.
+# Every other kind (the council's events) carries a part of an episode and is merged.
+WHOLE_EPISODE_KINDS = frozenset(
+    {MessageKind.CIN_CENSUS_CHILD, MessageKind.CHILD_RECORD, MessageKind.CHILD_STATUS}
+)
 
 
 def merge_episodes(stored: SocialCareEpisode, incoming: SocialCareEpisode) -> SocialCareEpisode:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.base import Adapter, ParseContext
+from adapters.cin_census import parse_file, read_file
 from adapters.registry import default_adapters
 from gateway.errors import GatewayError, InvalidInput, Issue
 from schemas.disclosure import Addressee, Disclosure
@@ -23,7 +24,8 @@ from schemas.identifiers import LaChildId
 from schemas.labels import Art6Basis, LawfulBasis, Purpose
 from schemas.message import CanonicalMessage
 
-MESSAGE_FORMATS = ("fhir-r4", "csc")
+SOURCE_FORMATS = ("fhir-r4", "csc", "cin-census")
+TARGET_FORMATS = ("fhir-r4", "csc")
 PARTNER = "translate"
 
 
@@ -66,9 +68,21 @@ def _as_disclosure(message: CanonicalMessage) -> Disclosure:
     )
 
 
-def _messages(path: Path, source: str, adapters: dict[str, Adapter]) -> Iterator[CanonicalMessage]:
-    body = path.read_bytes()
-    yield adapters[source].parse(body, _context())
+def _messages(
+    path: Path, source: str, adapters: dict[str, Adapter], *, lenient: bool, losses: list[str]
+) -> Iterator[CanonicalMessage]:
+    if source != "cin-census":
+        yield adapters[source].parse(path.read_bytes(), _context())
+        return
+    # A census return is a batch, not one message: each child becomes a canonical message.
+    if not lenient:
+        yield from parse_file(path)  # InvalidMessage names every problem with its line
+        return
+    result = read_file(path, file_name=str(path))
+    losses.extend(
+        f"problem {p.file}:{p.line}: {p.element}: {p.reason} ({p.effect})" for p in result.problems
+    )
+    yield from result.messages
 
 
 def translate(
@@ -77,15 +91,20 @@ def translate(
     target: str | None = None,
     *,
     adapters: dict[str, Adapter] | None = None,
+    lenient: bool = False,
 ) -> Translation:
-    """Translate one file; InvalidMessage (or InvalidInput) names every problem found."""
+    """Translate one file; InvalidMessage (or InvalidInput) names every problem found.
+
+    ``lenient`` (CIN census only) translates the children that can be, and lists every problem
+    in the loss report instead of refusing the file.
+    """
     adapters = adapters if adapters is not None else default_adapters()
-    if source not in adapters:
+    if source not in adapters and source != "cin-census":
         raise InvalidInput(f"unknown source format {source!r}")
     if target is not None and target not in adapters:
         raise InvalidInput(f"unknown target format {target!r}")
     result = Translation()
-    for message in _messages(path, source, adapters):
+    for message in _messages(path, source, adapters, lenient=lenient, losses=result.losses):
         result.messages.append(message)
         result.losses.extend(f"unmapped {u.element}: {u.reason}" for u in message.unmapped)
         if target is None:

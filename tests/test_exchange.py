@@ -395,3 +395,20 @@ async def test_council_events_add_to_the_stored_episode(h: Harness) -> None:
         (p["kind"], p["period"]["start"], p["period"]["end"]) for p in episode["plans"]
     ]
     assert "2023-02-14" in stored  # the earlier, closed episode is untouched
+
+
+async def test_a_whole_record_replaces_the_stored_episode(h: Harness) -> None:
+    """A later child-status (a whole statement) removes a plan an earlier one recorded."""
+    assert 202 == (await h.post_csc(child_status())).status
+    corrected = child_status()
+    corrected["message_id"] = "csc-999-000483"
+    corrected["social_care_episodes"][-1].pop("child_protection_plans", None)
+    assert 202 == (await h.post_csc(corrected)).status
+    async with h.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(social_care_episodes.c.referral_date, social_care_episodes.c.details)
+            )
+        ).all()
+    stored = {r[0]: orjson.loads(r[1]) for r in rows}
+    assert [] == stored["2024-11-02"]["plans"]

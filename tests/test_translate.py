@@ -72,3 +72,29 @@ def test_canonical_output_parses_back(capsys: pytest.CaptureFixture[str]) -> Non
     assert 0 == main(["translate", str(CRISIS), "--from", "fhir-r4"])
     out, _ = capsys.readouterr()
     assert "crisis-event" == CanonicalMessage.model_validate_json(out).kind
+
+
+CIN = FIXTURES / "cin"
+
+
+def test_cin_census_translates_each_child(capsys: pytest.CaptureFixture[str]) -> None:
+    """A clean census return prints one canonical message per child."""
+    assert 0 == main(["translate", str(CIN / "clean-2021.xml"), "--from", "cin-census"])
+    out, _ = capsys.readouterr()
+    documents = orjson.loads(out)
+    messages = documents if isinstance(documents, list) else [documents]
+    assert messages
+    assert {"cin-census-child"} == {m["kind"] for m in messages}
+
+
+def test_faulty_census_is_refused_unless_lenient(capsys: pytest.CaptureFixture[str]) -> None:
+    """Strict: exit 2 listing every problem by line. Lenient: the rest, problems in the loss report."""
+    faulty = str(CIN / "faulty.xml")
+    assert 2 == main(["translate", faulty, "--from", "cin-census"])
+    out, err = capsys.readouterr()
+    assert "" == out
+    assert "(line " in err
+    assert 0 == main(["translate", faulty, "--from", "cin-census", "--lenient"])
+    out, err = capsys.readouterr()
+    assert out.strip()
+    assert f"problem {faulty}:" in err

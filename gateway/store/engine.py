@@ -39,9 +39,13 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
         engine = create_async_engine(parsed, connect_args={"timeout": 30})
         _configure_sqlite(engine.sync_engine)
         return engine
-    connect_args: dict[str, Any] = {}
+    # Plans prepared while the index was small (a new deployment, an import under way) must not
+    # outlive its growth: plan every execution for the data as it is (measured: a CIN import fell
+    # to a third of its speed by 20,000 children with cached generic plans).
+    server_settings = {"plan_cache_mode": "force_custom_plan"}
     if schema is not None:
-        connect_args["server_settings"] = {"search_path": schema}
+        server_settings["search_path"] = schema
+    connect_args: dict[str, Any] = {"server_settings": server_settings}
     return create_async_engine(
         parsed, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
     )
@@ -64,9 +68,10 @@ def create_sync_engine_for(url: str, *, schema: str | None = None, pool_size: in
         )
         _configure_sqlite(engine)
         return engine
-    connect_args: dict[str, Any] = {}
+    options = "-c plan_cache_mode=force_custom_plan"
     if schema is not None:
-        connect_args["options"] = f"-c search_path={schema}"
+        options += f" -c search_path={schema}"
+    connect_args: dict[str, Any] = {"options": options}
     return create_sync_engine(
         sync_url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True, connect_args=connect_args
     )
