@@ -37,6 +37,7 @@ test: check
 bench: install
 	$(BIN)/python -m benchmarks.exchange
 	$(BIN)/python -m benchmarks.fhir_parsing
+	$(BIN)/python -m benchmarks.cin_import
 
 lint-fix: install
 	$(BIN)/ruff check --fix .
