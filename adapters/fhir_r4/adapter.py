@@ -78,9 +78,12 @@ class FhirR4Adapter:
 
 def read_body(body: bytes) -> JsonObject:
     """The FHIR resource in ``body`` (JSON or XML, told by its first byte) as FHIR JSON."""
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]  # a UTF-8 byte order mark: harmless, and some systems write one
     start = body.lstrip(_WHITESPACE)[:1]
     if start == b"<":
-        return parse_xml(body)
+        # An XML declaration must come first: whitespace before it is dropped, not refused.
+        return parse_xml(body.lstrip(_WHITESPACE))
     if start != b"{":
         raise InvalidMessage(
             [Issue("(body)", "is neither FHIR JSON (an object) nor FHIR XML", "structure")]
@@ -89,8 +92,8 @@ def read_body(body: bytes) -> JsonObject:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         # SECURITY: orjson's message quotes the bytes around the fault; it is not passed on.
-        if "recursion" in str(exc).lower():
-            raise too_deep() from exc
+        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
+            raise too_deep() from exc  # orjson's own limit (1024): far past ours
         raise InvalidMessage([Issue("(body)", "is not well-formed JSON", "structure")]) from exc
     if json_too_deep(body) and json_depth(data) > MAX_DEPTH:
         raise too_deep()
