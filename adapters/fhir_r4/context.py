@@ -14,6 +14,7 @@ from datetime import datetime
 from adapters.fhir_r4.bundle import BundleIndex, Entry
 from adapters.fhir_r4.walk import Issues, JsonObject, child_object
 from schemas.facts import Fact, Organisation, Person, Worker
+from schemas.message import MessageKind
 
 NOT_FOLLOWED = "refers to a resource outside the message: not followed"
 
@@ -39,6 +40,7 @@ class ReadContext:
     risks: dict[int, str] = field(default_factory=dict)  # Flag entry -> Risk id
     mapped: set[int] = field(default_factory=set)  # entries read (whatever they became)
     nhs_required: frozenset[int] = frozenset()  # Patient entries that must have an NHS number
+    kind: MessageKind | None = None  # a message's kind (None for a record update)
 
     def add(self, fact: Fact) -> str:
         """Keep a fact; return its id."""

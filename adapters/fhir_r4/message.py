@@ -140,6 +140,7 @@ def _message(ctx: ReadContext, bundle: JsonObject, context: ParseContext) -> Can
         report_unread(ctx, header.entry, HEADER_ELEMENTS)
         ctx.mapped.add(header.entry.index)
         _check_focus(ctx, header)
+        ctx.kind = header.kind
         if header.kind in _NHS_NUMBER_KINDS:
             ctx.nhs_required = frozenset(_subject_entries(ctx, focus))
     _read_all(ctx, {e.index for e in focus})

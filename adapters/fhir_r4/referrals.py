@@ -48,6 +48,7 @@ from adapters.fhir_r4.walk import (
 )
 from schemas.facts import Referral, ReferralStatus
 from schemas.labels import SecurityLabels
+from schemas.message import MessageKind
 
 SERVICE_REQUEST_ELEMENTS = elements(
     {
@@ -147,7 +148,8 @@ def read_service_request(
     report_unread(ctx, entry, SERVICE_REQUEST_ELEMENTS, frozenset({REFERRAL_CONSENT_EXTENSION}))
     referrals.by_entry[entry.index] = None
     subject = person_reference(ctx, resource, "subject", path)
-    concerns = _concerns(ctx, resource, path)
+    # A referral states its concerns; a status update may point at the referral without them.
+    concerns = _concerns(ctx, resource, path, required=focus and ctx.kind is MessageKind.REFERRAL)
     household, risks = _supporting(ctx, resource, path)
     referrer = None
     requester = ctx.follow_child(resource, "requester", path, None)
@@ -178,7 +180,7 @@ def read_service_request(
     )
 
 
-def _concerns(ctx: ReadContext, resource: JsonObject, path: str) -> str | None:
+def _concerns(ctx: ReadContext, resource: JsonObject, path: str, *, required: bool) -> str | None:
     texts = [
         text
         for note_path, note in objects(resource, "note", path, ctx.issues)
@@ -191,6 +193,8 @@ def _concerns(ctx: ReadContext, resource: JsonObject, path: str) -> str | None:
             if (text := child_str(reason, "text", reason_path, ctx.issues)) is not None
         ]
     if not texts:
+        if not required:
+            return ""
         ctx.issues.add(
             f"{path}.note", "is required: the concerns, in words (note text)", "required"
         )

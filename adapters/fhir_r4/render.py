@@ -93,7 +93,7 @@ _PLAN_NAMES: dict[PlanKind, str] = {
 _FOCUS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.CRISIS_EVENT: ("Encounter",),
     MessageKind.REFERRAL: ("ServiceRequest",),
-    MessageKind.REFERRAL_STATUS: ("Task", "ServiceRequest"),
+    MessageKind.REFERRAL_STATUS: ("Task",),
     MessageKind.MEETING_INVITATION: ("Appointment",),
     MessageKind.MEETING_REPLY: ("Appointment",),
     MessageKind.ICPC_SCHEDULED: ("Appointment",),
