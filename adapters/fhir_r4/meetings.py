@@ -30,7 +30,7 @@ from adapters.fhir_r4.elements import elements, report_unread
 from adapters.fhir_r4.encounter import read_location
 from adapters.fhir_r4.organisations import organisation_for
 from adapters.fhir_r4.people import read_patient
-from adapters.fhir_r4.roles import NO_ROLE, practitioner_role, role_code, role_for
+from adapters.fhir_r4.roles import NO_ROLE, any_role_for, practitioner_role, role_code
 from adapters.fhir_r4.security import read_security
 from adapters.fhir_r4.walk import (
     JsonObject,
@@ -206,12 +206,7 @@ def _worker_role(
     here: str,
 ) -> str | None:
     if target.type == "PractitionerRole":
-        known = ctx.roles.get((target.index, subject))
-        if known is None:
-            known = next(
-                (v for (index, _), v in ctx.roles.items() if index == target.index and v), None
-            )
-        return known or role_for(ctx, target, kind=role_kind)
+        return any_role_for(ctx, target, subject, role_kind)
     if role_kind is None:
         ctx.unmap(f"{here}.type", NO_ROLE)
         return None

@@ -36,7 +36,7 @@ from adapters.fhir_r4.codes import (
 from adapters.fhir_r4.context import ReadContext
 from adapters.fhir_r4.elements import elements, report_unread
 from adapters.fhir_r4.people import person_reference
-from adapters.fhir_r4.roles import role_for
+from adapters.fhir_r4.roles import any_role_for
 from adapters.fhir_r4.security import read_security
 from adapters.fhir_r4.walk import (
     JsonObject,
@@ -154,7 +154,7 @@ def read_service_request(
     referrer = None
     requester = ctx.follow_child(resource, "requester", path, None)
     if requester is not None and requester.type == "PractitionerRole":
-        referrer = role_for(ctx, requester)
+        referrer = any_role_for(ctx, requester)
     elif requester is not None:
         ctx.unmap(f"{path}.requester", "only a PractitionerRole is carried as the referrer")
     consent_given, basis = _consent(ctx, resource, path)

@@ -171,6 +171,13 @@ class _Renderer:
         }
         self.coordinators = {role for role, _ in coordinators if role is not None}
         self.links = [f for f in disclosure.facts if isinstance(f, FamilyRelationship)]
+        # People rendered as RelatedPerson (linked to the subject): FHIR has no episode, event,
+        # flag, meeting, referral, consent or care team about a RelatedPerson, only a Patient.
+        self.related = {
+            f.id
+            for f in disclosure.facts
+            if isinstance(f, Person) and f is not self.subject and self.relationships(f)
+        }
 
     def uid(self, key: str) -> str:
         return str(uuid.uuid5(_NAMESPACE, f"{self.d.disclosure_id}|{key}"))
@@ -226,6 +233,12 @@ class _Renderer:
         found = self.ref(person_id, Person)
         if found is None:
             self.lose(fact.fact, f"a {fact.fact} cannot be sent without the person it is about")
+        elif person_id in self.related:
+            self.lose(
+                fact.fact,
+                f"a {fact.fact} about a related person of the subject: FHIR has it about a Patient",
+            )
+            return None
         return found
 
     # -- people and organisations --------------------------------------------------------------
@@ -243,7 +256,7 @@ class _Renderer:
         if person.postcode is not None:
             address: JsonObject = {"use": "home", "postalCode": person.postcode}
             labels = self.field_labels(person, "postcode")
-            if labels is not None:
+            if labels is not None and inline_labels(labels):
                 address["extension"] = inline_labels(labels)
             resource["address"] = [address]
         if person.ethnicity is not None:
@@ -377,6 +390,12 @@ class _Renderer:
         if self.ref(role.subject, Person) is None:
             self.lose("worker-role.subject", "the person the role is for was not sent")
             return
+        if role.subject in self.related:
+            self.lose(
+                "worker-role.subject",
+                "a care team is for a Patient, not a related person of the subject",
+            )
+            return
         self.care_teams.setdefault(role.subject, []).append(
             {
                 "role": [_concept(codes.WORKER_ROLE_SYSTEM, role.role.value)],
@@ -461,13 +480,13 @@ class _Renderer:
         if event.location is not None:
             location: JsonObject = {"location": {"display": event.location}}
             labels = self.field_labels(event, "location")
-            if labels is not None:
+            if labels is not None and inline_labels(labels):
                 location["extension"] = inline_labels(labels)
             resource["location"] = [location]
         if event.reason is not None:
             reason: JsonObject = {"text": event.reason}
             labels = self.field_labels(event, "reason")
-            if labels is not None:
+            if labels is not None and inline_labels(labels):
                 reason["extension"] = inline_labels(labels)
             resource["reasonCode"] = [reason]
         self.add(event, resource)

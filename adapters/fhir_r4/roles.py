@@ -172,6 +172,18 @@ def role_for(
     return fact.id
 
 
+def any_role_for(
+    ctx: ReadContext, entry: Entry, subject: str | None = None, kind: RoleKind | None = None
+) -> str | None:
+    """The WorkerRole a PractitionerRole already became (for ``subject`` if it became several),
+    else a new one without a subject: a reference from a meeting or a referral names the role,
+    not whom it is for."""
+    known = ctx.roles.get((entry.index, subject))
+    if known is None:
+        known = next((v for (i, _), v in ctx.roles.items() if i == entry.index and v), None)
+    return known or role_for(ctx, entry, kind=kind)
+
+
 def practitioner_role(
     ctx: ReadContext,
     practitioner: Entry,
