@@ -18,7 +18,6 @@ import hashlib
 import orjson
 
 from adapters.base import MappingRow, ParseContext, Rendered
-from adapters.fhir_r4.describe import MAPPING
 from adapters.fhir_r4.limits import (
     MAX_BODY_BYTES,
     MAX_DEPTH,
@@ -27,6 +26,7 @@ from adapters.fhir_r4.limits import (
     too_deep,
     too_large,
 )
+from adapters.fhir_r4.mapping import MAPPING
 from adapters.fhir_r4.message import SOURCE_FORMAT, read_input
 from adapters.fhir_r4.models import model_issues
 from adapters.fhir_r4.render import render_bundle

@@ -889,8 +889,8 @@ def test_render_is_deterministic() -> None:
 
 
 def test_render_reports_what_fhir_cannot_carry() -> None:
-    """An episode's referral date, a worker's register and relationship flags come back as
-    losses."""
+    """An episode's referral date, a worker's register, relationship flags, and an episode about
+    the subject's child (a RelatedPerson here) come back as losses."""
     child = Person(id="child", identifiers=(LaChildId(la_code="999", value="CH000123"),))
     parent = Person(id="parent", identifiers=(NhsNumber(value="9000000009"),), sex=Sex.FEMALE)
     facts = (
@@ -923,6 +923,11 @@ def test_render_reports_what_fhir_cannot_carry() -> None:
         Loss(
             "social-care-episode.referral_date",
             "the FHIR plan flags carry the plans, the child and the council only",
+        ),
+        Loss(
+            "social-care-episode",
+            "a social-care-episode about a related person of the subject: FHIR has it about a"
+            " Patient",
         ),
     ) == rendered.losses
 
