@@ -41,6 +41,7 @@ from gateway.store.tables import exchanges, outbox
 from schemas.disclosure import Addressee, Disclosure
 from schemas.facts import FamilyRelationship, Person, RelationshipRole, RoleKind
 from schemas.message import CanonicalMessage, MessageKind
+from schemas.provenance import UNDECLARED_ORGANISATION
 
 
 @dataclass
@@ -91,8 +92,21 @@ async def parse(ex: Exchange, services: Services) -> None:
 
 async def check_sender(ex: Exchange, services: Services) -> None:
     """The message must come from an organisation the authenticated partner speaks for."""
+    message = ex.parsed
+    if message.provenance.organisation == UNDECLARED_ORGANISATION:
+        # A message that names no sender is the authenticated partner's own, if it speaks for
+        # one organisation; a partner speaking for several must say which.
+        if len(ex.partner.organisations) != 1:
+            raise Forbidden(
+                "the message names no sender organisation, and this partner speaks for several"
+            )
+        provenance = message.provenance.model_copy(
+            update={"organisation": ex.partner.organisations[0]}
+        )
+        ex.message = message.model_copy(update={"provenance": provenance})
+        return
     # SECURITY: without this, a partner could send messages in another organisation's name.
-    if ex.parsed.provenance.organisation not in ex.partner.organisations:
+    if message.provenance.organisation not in ex.partner.organisations:
         raise Forbidden("the message's sender organisation is not one this partner speaks for")
 
 

@@ -6,6 +6,10 @@ from datetime import datetime
 
 from schemas.base import CanonicalModel
 
+# The organisation of a message that names no sender (a FHIR collection or a single resource):
+# the gateway attributes it to the authenticated partner's organisation, where that is unambiguous.
+UNDECLARED_ORGANISATION = "(undeclared)"
+
 
 class Provenance(CanonicalModel):
     """The organisation and system that asserted a fact, when, and in which source message."""

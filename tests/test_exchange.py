@@ -139,7 +139,9 @@ def _mutate(path: str) -> Any:
     def apply(bundle: dict[str, Any]) -> bytes:
         if path == "malformed":
             return b'{"resourceType": "Bundle", '
-        if path == "not-a-bundle":
+        if path == "not-fhir":
+            return orjson.dumps({"id": "x"})
+        if path == "unmatchable-patient":
             return orjson.dumps({"resourceType": "Patient", "id": "x"})
         if path == "collection":
             bundle["type"] = "collection"
@@ -164,8 +166,8 @@ def _mutate(path: str) -> Any:
     ("case", "expression"),
     [
         ("malformed", "(body)"),
-        ("not-a-bundle", "resourceType"),
-        ("collection", "Bundle.type"),
+        ("not-fhir", "resourceType"),
+        ("unmatchable-patient", "Patient.identifier"),
         ("bad-nhs-number", "identifier"),
         ("no-legal-status", "LegalStatus"),
     ],
@@ -412,3 +414,19 @@ async def test_a_whole_record_replaces_the_stored_episode(h: Harness) -> None:
         ).all()
     stored = {r[0]: orjson.loads(r[1]) for r in rows}
     assert [] == stored["2024-11-02"]["plans"]
+
+
+async def test_a_collection_is_a_record_update_from_the_partner(h: Harness) -> None:
+    """A collection Bundle names no sender: it is the authenticated trust's, and teaches the index."""
+    bundle = crisis_bundle()
+    bundle["type"] = "collection"
+    bundle["entry"] = [
+        e for e in bundle["entry"] if e["resource"]["resourceType"] != "MessageHeader"
+    ]
+    response = await h.post_fhir(bundle)
+    assert 202 == response.status
+    summary = await response.json()
+    assert ("record-update", []) == (summary["kind"], summary["recipients"])
+    received = [e for e in await h.entries() if e["event"] == "exchange.received"]
+    assert "RX9" == received[0]["sender_organisation"]
+    assert 1 == len(await _index_updates(h))
