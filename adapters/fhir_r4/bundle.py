@@ -72,9 +72,10 @@ class BundleIndex:
             found = index._add(i, f"{entry_path}.resource", resource, issues)
             full_url = entry.get("fullUrl")
             if found is not None and full_url is not None:
-                full_url = child_str(entry, "fullUrl", entry_path, issues)
-                if full_url is not None:
-                    index._register(full_url, found, f"{entry_path}.fullUrl", issues)
+                if full_url.__class__ is not str:
+                    full_url = child_str(entry, "fullUrl", entry_path, issues)
+                if full_url:
+                    index._register(full_url, found, entry_path, "fullUrl", issues)
         return index
 
     @classmethod
@@ -85,9 +86,11 @@ class BundleIndex:
         return index
 
     def _add(self, i: int, path: str, resource: JsonObject, issues: Issues) -> Entry | None:
-        resource_type = child_str(resource, "resourceType", path, issues, required=True)
-        if resource_type is None:
-            return None
+        resource_type = resource.get("resourceType")
+        if resource_type.__class__ is not str or not resource_type:
+            resource_type = child_str(resource, "resourceType", path, issues, required=True)
+            if resource_type is None:
+                return None
         found = Entry(i, path, resource, resource_type)
         self.entries.append(found)
         same_type = self._by_type.get(resource_type)
@@ -95,16 +98,22 @@ class BundleIndex:
             self._by_type[resource_type] = [found]
         else:
             same_type.append(found)
-        if "id" in resource:
-            resource_id = child_str(resource, "id", path, issues)
-            if resource_id is not None:
-                self._register(f"{resource_type}/{resource_id}", found, f"{path}.id", issues)
+        resource_id = resource.get("id")
+        if resource_id is not None:
+            if resource_id.__class__ is not str:
+                resource_id = child_str(resource, "id", path, issues)
+            if resource_id:
+                self._register(f"{resource_type}/{resource_id}", found, path, "id", issues)
         return found
 
-    def _register(self, key: str, entry: Entry, path: str, issues: Issues) -> None:
+    def _register(self, key: str, entry: Entry, path: str, element: str, issues: Issues) -> None:
         known = self._by_reference.setdefault(key, entry)
         if known is not entry:
-            issues.add(path, "repeats the identity of another entry in the Bundle", "duplicate")
+            issues.add(
+                f"{path}.{element}",
+                "repeats the identity of another entry in the Bundle",
+                "duplicate",
+            )
 
     def of_type(self, resource_type: str) -> list[Entry]:
         """Every entry holding a resource of this type, in Bundle order."""

@@ -6,7 +6,7 @@ v3-ActCode, obligations from v3-ObservationValue or v3-ActCode (NORDSCLCD is an 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 from adapters.fhir_r4.codes import DS4P_INLINE_LABEL
 from adapters.fhir_r4.walk import Issues, JsonObject, child_object, extensions, objects
@@ -62,11 +62,11 @@ def read_inline(element: JsonObject, path: str, issues: Issues) -> SecurityLabel
         for ext_path, ext in extensions(element, DS4P_INLINE_LABEL, path, issues)
         if (coding := child_object(ext, "valueCoding", ext_path, issues, required=True)) is not None
     ]
-    return _labels(iter(found), issues, None) if found else None
+    return _labels(found, issues, None) if found else None
 
 
 def _labels(
-    codings: Iterator[tuple[str, JsonObject]], issues: Issues, base: SecurityLabels | None
+    codings: Iterable[tuple[str, JsonObject]], issues: Issues, base: SecurityLabels | None
 ) -> SecurityLabels:
     labels = base or _UNLABELLED
     confidentiality = labels.confidentiality

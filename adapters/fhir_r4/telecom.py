@@ -31,6 +31,8 @@ def read_telecom(
     element: JsonObject, path: str, issues: Issues, now: datetime
 ) -> tuple[ContactPoint, ...]:
     """The current contacts in ``element.telecom``, out-of-hours ones marked."""
+    if "telecom" not in element:
+        return ()
     found: list[ContactPoint] = []
     for contact_path, contact in objects(element, "telecom", path, issues):
         system = child_str(contact, "system", contact_path, issues, required=True)

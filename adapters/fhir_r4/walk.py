@@ -8,7 +8,7 @@ Reasons name the rule broken, never the value found.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 
 from gateway.errors import InvalidMessage, Issue
@@ -78,16 +78,20 @@ def child_list(
 
 def objects(
     parent: JsonObject, key: str, path: str, issues: Issues, *, required: bool = False
-) -> Iterator[tuple[str, JsonObject]]:
-    """Each object in the array at ``parent[key]`` with its path; other items are reported."""
-    value = parent.get(key)
-    if value is None and not required:
-        return  # the common case first: most elements are absent
+) -> Sequence[tuple[str, JsonObject]]:
+    """Each object in the array at ``parent[key]`` with its path; other items are reported.
+
+    A list, not a generator: it runs for every repeating element read, most of them absent.
+    """
+    if key not in parent and not required:
+        return ()
+    found: list[tuple[str, JsonObject]] = []
     for i, item in enumerate(child_list(parent, key, path, issues, required=required)):
         if item.__class__ is dict:
-            yield f"{path}.{key}[{i}]", item  # a dict from JSON
+            found.append((f"{path}.{key}[{i}]", item))  # a dict from JSON
         else:
             issues.add(f"{path}.{key}[{i}]", "must be a JSON object", "structure")
+    return found
 
 
 def child_str(
@@ -211,6 +215,8 @@ def extensions(
     element: JsonObject, url: str, path: str, issues: Issues
 ) -> Iterator[tuple[str, JsonObject]]:
     """Each extension on ``element`` with this url, with its path."""
+    if "extension" not in element:
+        return
     for ext_path, ext in objects(element, "extension", path, issues):
         if ext.get("url") == url:
             yield ext_path, ext

@@ -331,8 +331,9 @@ def _primitive_model() -> Any:
     return Element
 
 
-def _parser() -> Any:
-    # One parser per document: lxml parsers are not safe to share between threads.
+def safe_parser() -> Any:
+    """A new lxml parser with no entities, DTD or network (one per document: lxml parsers are
+    not safe to share between threads)."""
     return etree.XMLParser(
         encoding="utf-8",
         resolve_entities=False,
@@ -356,7 +357,7 @@ def parse_xml(body: bytes) -> JsonObject:
             [Issue("(body)", "must not have a document type declaration (DOCTYPE)", "security")]
         )
     try:
-        root = etree.fromstring(body, parser=_parser())
+        root = etree.fromstring(body, parser=safe_parser())
     except etree.XMLSyntaxError as exc:
         # SECURITY: lxml's message can quote the document; only the line number is passed on.
         line = f" (line {exc.lineno})" if isinstance(exc.lineno, int) and exc.lineno > 0 else ""
