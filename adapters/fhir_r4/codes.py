@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from schemas.facts import AbuseCategory, CrisisKind, MeetingKind, PlanKind, ReferralStatus, RoleKind
 from schemas.message import MessageKind
+from schemas.provenance import UNDECLARED_ORGANISATION
 
 # Local (Joined-up) definitions
 MESSAGE_EVENT_SYSTEM = "https://joined-up.org.uk/CodeSystem/message-event"
@@ -33,7 +34,8 @@ CONSENT_GIVEN_BY_EXTENSION = "https://joined-up.org.uk/StructureDefinition/conse
 ORGANISATION_KIND_SYSTEM = "https://joined-up.org.uk/CodeSystem/organisation-kind"
 ELEMENT_CLASS_SYSTEM = "https://joined-up.org.uk/CodeSystem/element-class"
 WORKER_LOCAL_ID_SYSTEM = "https://joined-up.org.uk/Id/worker-local-id"
-UNDECLARED_SENDER = "(undeclared)"  # provenance of a record update that names no sender
+# The provenance of a record update that names no sender (the gateway's sender check decides).
+UNDECLARED_SENDER = UNDECLARED_ORGANISATION
 
 # Every kind except the two that only the CSC API and the CIN census carry.
 MESSAGE_EVENTS: dict[str, MessageKind] = {

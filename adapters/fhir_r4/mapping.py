@@ -62,8 +62,8 @@ MAPPING: tuple[MappingRow, ...] = (
     MappingRow(
         "Bundle.identifier.assigner (record update)",
         "provenance.organisation",
-        "ODS or DfE LA code; without one the provenance says (undeclared) and the gateway's"
-        " sender check refuses it",
+        "ODS or DfE LA code; without one the provenance says (undeclared): the gateway takes it"
+        " as the authenticated partner's when the partner speaks for one organisation",
     ),
     MappingRow(
         "(any element not read)",

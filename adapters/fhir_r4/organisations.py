@@ -9,8 +9,9 @@ trust, and anything else is ``other`` (a GP practice, a site).
 The sender of a message must be identifiable by code: on the Organization ``MessageHeader.sender``
 references, or in its ``sender.identifier``. A record update (a single resource, or a collection,
 batch or transaction Bundle) may name its sender in ``Bundle.identifier.assigner`` the same way;
-where it names none, its provenance says ``(undeclared)`` and the gateway, which only accepts what
-a partner sends in the name of one of its own organisations, refuses it at the sender check.
+where it names none, its provenance says ``(undeclared)``, and the gateway's sender check takes it
+as the authenticated partner's, when the partner speaks for one organisation (and refuses it
+otherwise).
 """
 
 from __future__ import annotations
