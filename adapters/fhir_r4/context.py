@@ -36,6 +36,7 @@ class ReadContext:
     people: dict[str, Person] = field(default_factory=dict)  # every Person fact, by fact id
     person_paths: dict[str, str] = field(default_factory=dict)  # Person fact id -> entry path
     persons_by_key: dict[str, str] = field(default_factory=dict)  # identifier key -> fact id
+    patient_keys: set[str] = field(default_factory=set)  # identifier keys of Patients read
     roles: dict[tuple[int, str | None], str] = field(default_factory=dict)  # WorkerRole ids
     risks: dict[int, str] = field(default_factory=dict)  # Flag entry -> Risk id
     mapped: set[int] = field(default_factory=set)  # entries read (whatever they became)

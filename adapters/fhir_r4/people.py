@@ -163,6 +163,15 @@ def read_patient(ctx: ReadContext, entry: Entry) -> Person:
         ctx.issues.add(f"{entry.path}.identifier", PERSON_IDENTIFIER, "required")
     for path in unread:
         ctx.unmap(path, UNREAD_IDENTIFIER)
+    keys = {i.key for i in person.identifiers}
+    if keys & ctx.patient_keys:
+        # Two Patients for one person: which of them holds the truth cannot be told.
+        ctx.issues.add(
+            f"{entry.path}.identifier",
+            "identifies the same person as another Patient in the message",
+            "duplicate",
+        )
+    ctx.patient_keys |= keys
     report_unread(ctx, entry, PATIENT_ELEMENTS, PERSON_EXTENSIONS)
     _keep(ctx, entry, person)
     return person

@@ -32,7 +32,7 @@ import types
 import typing
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from lxml import etree
@@ -65,7 +65,7 @@ def _models() -> tuple[Any, Any]:
     return get_fhir_model_class, Resource
 
 
-@cache
+@lru_cache(maxsize=512)  # bounded: the names come from the input
 def resource_model(name: str) -> Any:
     """The R4B model class of a resource type, or None if ``name`` is not one."""
     model_class, resource = _models()

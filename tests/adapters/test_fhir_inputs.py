@@ -954,3 +954,17 @@ def test_invalid_message_is_what_every_refusal_raises() -> None:
     """Refusals are InvalidMessage (the gateway's own error type), status 400 or 413."""
     with pytest.raises(InvalidMessage):
         parse(b"{")
+
+
+def test_two_patients_for_one_person_are_refused() -> None:
+    """Two Patient entries with the same NHS number: which holds the truth cannot be told."""
+    data = load("fhir", "crisis-s136.json")
+    twin = dict(data["entry"][1]["resource"], id="another-id")
+    data["entry"].append({"fullUrl": "urn:uuid:twin", "resource": twin})
+    assert [
+        Issue(
+            "Bundle.entry[11].resource.identifier",
+            "identifies the same person as another Patient in the message",
+            "duplicate",
+        )
+    ] == problems(data)
