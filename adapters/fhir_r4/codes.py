@@ -37,12 +37,9 @@ WORKER_LOCAL_ID_SYSTEM = "https://joined-up.org.uk/Id/worker-local-id"
 # The provenance of a record update that names no sender (the gateway's sender check decides).
 UNDECLARED_SENDER = UNDECLARED_ORGANISATION
 
-# Every kind except the two that only the CSC API and the CIN census carry.
-MESSAGE_EVENTS: dict[str, MessageKind] = {
-    k.value: k
-    for k in MessageKind
-    if k not in (MessageKind.CHILD_RECORD, MessageKind.CIN_CENSUS_CHILD)
-}
+# Every canonical kind: the renderer writes the disclosure's kind as the event, whatever it is, and
+# the parser reads back what the renderer writes.
+MESSAGE_EVENTS: dict[str, MessageKind] = {k.value: k for k in MessageKind}
 CRISIS_KINDS: dict[str, CrisisKind] = {k.value: k for k in CrisisKind}
 WORKER_ROLES: dict[str, RoleKind] = {k.value: k for k in RoleKind}
 MEETING_KINDS: dict[str, MeetingKind] = {k.value: k for k in MeetingKind}

@@ -1,9 +1,8 @@
 """The MessageHeader: which event, about which resources, for which purpose.
 
 The event is a coding in the local code system ``https://joined-up.org.uk/CodeSystem/message-event``
-whose codes are the canonical message kinds (every kind but ``child-record`` and
-``cin-census-child``, which only the CSC API and the CIN census carry); it decides the message's
-kind. ``focus`` names the resources the message is about; the optional purpose is a coding in
+whose codes are the canonical message kinds; it decides the message's kind. ``focus`` names the
+resources the message is about; the optional purpose is a coding in
 ``https://joined-up.org.uk/CodeSystem/purpose`` in ``MessageHeader.reason``.
 """
 

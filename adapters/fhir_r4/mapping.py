@@ -40,8 +40,7 @@ MAPPING: tuple[MappingRow, ...] = (
     MappingRow(
         f"{_E}.eventCoding",
         "message.kind",
-        f"local system {_LOCAL}/CodeSystem/message-event: every MessageKind but child-record and"
-        " cin-census-child",
+        f"local system {_LOCAL}/CodeSystem/message-event: the MessageKind values",
     ),
     MappingRow(
         f"{_E}.focus",

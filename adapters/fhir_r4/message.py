@@ -376,6 +376,8 @@ _ABOUT_A_PERSON = frozenset(
         MessageKind.ICPC_SCHEDULED,
         MessageKind.CP_PLAN_STARTED,
         MessageKind.CP_PLAN_ENDED,
+        MessageKind.CHILD_RECORD,
+        MessageKind.CIN_CENSUS_CHILD,
     }
 )
 

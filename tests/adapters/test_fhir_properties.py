@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import string
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -219,6 +220,10 @@ class _Draft:
         self.counts: dict[str, int] = {}
 
 
+def _distinct_from(taken: frozenset[str]) -> Callable[[Person], bool]:
+    return lambda person: not taken & {i.key for i in person.identifiers}
+
+
 def _people(d: _Draft) -> None:
     draw = d.draw
     subject = draw(_person("subject", nhs=True))
@@ -234,9 +239,12 @@ def _people(d: _Draft) -> None:
         id="council", kind=OrganisationKind.LOCAL_AUTHORITY, la_code="999", name=draw(_TEXT)
     )
     d.facts += [subject, trust, council]
+    taken = {i.key for i in subject.identifiers}
     for i in range(draw(st.integers(0, 2))):
         child = draw(st.booleans())
-        other = draw(_person(f"person-{i}", child=child))
+        # One person, one identity: two people sharing an identifier is refused (test_fhir_inputs).
+        other = draw(_person(f"person-{i}", child=child).filter(_distinct_from(frozenset(taken))))
+        taken |= {key.key for key in other.identifiers}
         d.facts.append(other)
         d.others.append(other.id)
         if child:
@@ -485,11 +493,21 @@ def _scenario(draw: Any) -> tuple[MessageKind, tuple[Fact, ...]]:
     if "crisis" in one:
         kinds.append(MessageKind.CRISIS_EVENT)
     if "meeting" in one:
-        kinds += [MessageKind.MEETING_INVITATION, MessageKind.MEETING_REPLY]
+        kinds += [
+            MessageKind.MEETING_INVITATION,
+            MessageKind.MEETING_REPLY,
+            MessageKind.ICPC_SCHEDULED,
+        ]
     if "referral" in one:
         kinds += [MessageKind.REFERRAL, MessageKind.REFERRAL_STATUS]
     kinds += [MessageKind.RECORD_UPDATE, MessageKind.CHILD_STATUS, MessageKind.WORKER_CONTACT]
     kinds += [MessageKind.CP_PLAN_STARTED, MessageKind.CP_PLAN_ENDED]
+    kinds += [
+        MessageKind.SECTION_47_STARTED,
+        MessageKind.ALLOCATED_WORKER_CHANGED,
+        MessageKind.CHILD_RECORD,
+        MessageKind.CIN_CENSUS_CHILD,
+    ]
     return draw(st.sampled_from(kinds)), tuple(d.facts)
 
 

@@ -542,7 +542,7 @@ def test_legal_status_code_system_and_code_are_checked(
 def test_an_unknown_event_code_is_refused() -> None:
     """An event code outside the adapter's list is named at eventCoding."""
     data = bundle()
-    resource(data, 0)["eventCoding"]["code"] = "child-record"
+    resource(data, 0)["eventCoding"]["code"] = "crisis"
     assert [
         Issue(
             "Bundle.entry[0].resource.eventCoding",
