@@ -124,6 +124,7 @@ _UNKNOWN_COMPLEX = _Element(False, "complex")
 _UNKNOWN_COMPLEX_LIST = _Element(True, "complex")
 _UNKNOWN_STRING = _Element(False, "string")
 _UNKNOWN_STRING_LIST = _Element(True, "string")
+_XHTML = _Element(False, "xhtml")
 _DIV = f"{{{XHTML_NS}}}div"
 _TEXT = "must not hold text: FHIR XML values are in value attributes"
 _ATTRIBUTE = "has an attribute FHIR XML does not define here"
@@ -165,15 +166,35 @@ class _Converter:
         self.children(element, resource_model(name), result, location, depth)
         return result
 
-    def children(  # noqa: PLR0912 - one loop, kept flat for speed (every element passes)
+    def children(
         self, element: Any, model: Any, result: JsonObject, location: Location, depth: int
     ) -> None:
         if depth > MAX_DEPTH:
             raise too_deep(_render(location))
+        schema = _elements(model) if model is not None else {}
+        for name, found in self.grouped(element, schema, model is None, location).items():
+            items = found
+            definition = schema.get(name)
+            if definition is None and items[0].tag == _DIV:
+                definition = _XHTML
+            elif definition is None:
+                complex_ = _is_complex(items)
+                if len(items) > 1:
+                    definition = _UNKNOWN_COMPLEX_LIST if complex_ else _UNKNOWN_STRING_LIST
+                else:
+                    definition = _UNKNOWN_COMPLEX if complex_ else _UNKNOWN_STRING
+            elif not definition.repeats and len(items) > 1:
+                self.fault((location, name, None), "must not repeat")
+                items = items[:1]
+            self.convert(name, items, definition, (result, location, depth))
+
+    def grouped(
+        self, element: Any, schema: dict[str, _Element], untyped: bool, location: Location
+    ) -> dict[str, list[Any]]:
+        """The child elements by name, in order of first appearance (text refused)."""
         text = element.text
         if text is not None and not text.isspace():
             self.fault(location, _TEXT)
-        schema = _elements(model) if model is not None else {}
         groups: dict[str, list[Any]] = {}
         for child in element:
             tag = child.tag
@@ -184,8 +205,8 @@ class _Converter:
                 continue  # comments and processing instructions carry nothing
             if tag.startswith(_FHIR):
                 name = tag[_FHIR_LENGTH:]
-            elif tag == _DIV and "div" in schema:
-                name = "div"
+            elif tag == _DIV and ("div" in schema or untyped):
+                name = "div"  # narrative (of a type without definitions too: it is kept whole)
             else:
                 self.fault(location, "holds an element outside the FHIR namespace")
                 continue
@@ -194,41 +215,37 @@ class _Converter:
                 groups[name] = [child]
             else:
                 group.append(child)
-        for name, found in groups.items():
-            items = found
-            definition = schema.get(name)
-            if definition is None:
-                complex_ = _is_complex(items)
-                if len(items) > 1:
-                    definition = _UNKNOWN_COMPLEX_LIST if complex_ else _UNKNOWN_STRING_LIST
-                else:
-                    definition = _UNKNOWN_COMPLEX if complex_ else _UNKNOWN_STRING
-            elif not definition.repeats and len(items) > 1:
-                self.fault((location, name, None), "must not repeat")
-                items = items[:1]
-            repeats, kind = definition.repeats, definition.kind
-            if kind == "complex":
-                values = [
-                    self.complex(
-                        item, definition.model, (location, name, i if repeats else None), depth + 1
-                    )
-                    for i, item in enumerate(items)
-                ]
-                result[name] = values if repeats else values[0]
-            elif kind == "resource":
-                values = [
-                    self.contained(item, (location, name, i if repeats else None), depth + 1)
-                    for i, item in enumerate(items)
-                ]
-                result[name] = values if repeats else values[0]
-            elif kind == "xhtml":
-                markup = [
-                    etree.tostring(item, encoding="unicode", with_tail=False) for item in items
-                ]
-                result[name] = markup if repeats else markup[0]
-            else:
-                into = (result, location, depth)
-                self.primitives(name, items, definition, into)
+        return groups
+
+    def convert(
+        self,
+        name: str,
+        items: list[Any],
+        definition: _Element,
+        into: tuple[JsonObject, Location, int],
+    ) -> None:
+        """One group of same-named elements into the JSON object ``into`` names."""
+        result, location, depth = into
+        repeats, kind = definition.repeats, definition.kind
+        if kind == "complex":
+            values = [
+                self.complex(
+                    item, definition.model, (location, name, i if repeats else None), depth + 1
+                )
+                for i, item in enumerate(items)
+            ]
+            result[name] = values if repeats else values[0]
+        elif kind == "resource":
+            values = [
+                self.contained(item, (location, name, i if repeats else None), depth + 1)
+                for i, item in enumerate(items)
+            ]
+            result[name] = values if repeats else values[0]
+        elif kind == "xhtml":
+            markup = [etree.tostring(item, encoding="unicode", with_tail=False) for item in items]
+            result[name] = markup if repeats else markup[0]
+        else:
+            self.primitives(name, items, definition, into)
 
     def primitives(
         self,

@@ -968,3 +968,13 @@ def test_two_patients_for_one_person_are_refused() -> None:
             "duplicate",
         )
     ] == problems(data)
+
+
+def test_an_unknown_type_in_xml_is_refused_as_unknown_not_as_bad_xml() -> None:
+    """Without definitions for the type, its narrative and elements are still converted, so the
+    refusal names the type, as it would in JSON."""
+    body = (
+        b'<Widget xmlns="http://hl7.org/fhir"><text><status value="generated"/>'
+        b'<div xmlns="http://www.w3.org/1999/xhtml">hi</div></text><colour value="red"/></Widget>'
+    )
+    assert [Issue("Widget", "not a FHIR R4 resource type", "not-supported")] == problems(body)
