@@ -11,7 +11,7 @@ Files live beside this module (``<name>.yaml``); ``load("sex")`` reads ``sex.yam
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -74,11 +74,12 @@ class CodeMap(CanonicalModel):
         pair = next((p for p in self.pairs if p.source == source_code), None)
         return pair.display if pair else None
 
-    @property
+    # Computed once per mapping: the mappings are read on every message of the hot path.
+    @cached_property
     def _forward(self) -> dict[str, str]:
         return {p.source: p.target for p in self.pairs}
 
-    @property
+    @cached_property
     def _backward(self) -> dict[str, str]:
         back: dict[str, str] = {}
         for pair in self.pairs:
