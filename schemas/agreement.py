@@ -61,6 +61,39 @@ ELEMENT_PRESETS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Labels whose content never crosses unless a flow explicitly permits the label (issue 4, item 6):
+# diagnosis and mental health, psychotherapy notes, sexual and domestic violence, substance use,
+# where someone lives or is (a refuge), and the identities of third parties (golden rule 5).
+SENSITIVE_LABELS: frozenset[Sensitivity] = frozenset(
+    {
+        Sensitivity.PSY,
+        Sensitivity.MH,
+        Sensitivity.BH,
+        Sensitivity.PSYTHPN,
+        Sensitivity.SDV,
+        Sensitivity.ETH,
+        Sensitivity.SUD,
+        Sensitivity.LIVARG,
+        Sensitivity.PATLOC,
+        Sensitivity.THIRDPARTY,
+    }
+)
+
+# Free-text fields can carry anything, other people's names and addresses included: they cross
+# only where a flow names them element by element, never through ``<fact>.*``.
+FREE_TEXT_ELEMENTS: frozenset[str] = frozenset(
+    {
+        "crisis-event.reason",
+        "crisis-event.location",
+        "risk.summary",
+        "referral.concerns",
+        "referral.basis_without_consent",
+        "meeting.location",
+        "social-care-episode.closure_reason",
+    }
+)
+
+
 class ConsentRule(StrEnum):
     """What consent a flow needs."""
 
@@ -90,6 +123,8 @@ class Flow(CanonicalModel):
     preset: str | None = None
     elements: tuple[str, ...] = ()
     exclude_labels: frozenset[Sensitivity] = frozenset()
+    # SECURITY: the sensitive labels (SENSITIVE_LABELS) never cross unless a flow names them here.
+    permit_labels: frozenset[Sensitivity] = frozenset()
     obligations: frozenset[Obligation] = frozenset({Obligation.NORDSCLCD})
     retention_days: Annotated[int, Field(gt=0)] = 365
     redisclosure: bool = False
