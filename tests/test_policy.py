@@ -14,7 +14,7 @@ from gateway.policy.minimise import minimise
 from gateway.settings import bundled
 from schemas.agreement import Agreement, Flow
 from schemas.disclosure import WithheldReason
-from schemas.facts import CrisisEvent, CrisisKind, Diagnosis, Fact, Period, Person
+from schemas.facts import CrisisEvent, CrisisKind, Diagnosis, Fact, Period, Person, Risk
 from schemas.identifiers import NhsNumber
 from schemas.labels import Confidentiality, ElementLabels, Purpose, SecurityLabels, Sensitivity
 from schemas.message import MessageKind
@@ -163,3 +163,47 @@ def test_unknown_preset_is_refused() -> None:
     data["flows"][0]["preset"] = "everything"
     with pytest.raises(ValueError, match="unknown preset"):
         Agreement.model_validate(data)
+
+
+def _flow_with(**changes: object) -> Flow:
+    return _flow("crisis-notice").model_copy(update=changes)
+
+
+def test_sensitive_labels_are_denied_unless_the_flow_permits_them() -> None:
+    """An MH-labelled fact crosses only under a flow that names MH in permit_labels."""
+    labelled = Person(
+        id="mum",
+        identifiers=(NhsNumber(value="9000000009"),),
+        labels=SecurityLabels(sensitivity=frozenset({Sensitivity.MH})),
+    )
+    denied = minimise((labelled,), _flow_with(exclude_labels=frozenset()))
+    assert () == denied.facts
+    assert [("person", WithheldReason.SENSITIVITY_LABEL)] == [
+        (w.element, w.reason_code) for w in denied.withheld
+    ]
+    permitted = minimise(
+        (labelled,),
+        _flow_with(exclude_labels=frozenset(), permit_labels=frozenset({Sensitivity.MH})),
+    )
+    assert (labelled,) == permitted.facts
+
+
+def test_third_party_identities_are_protected() -> None:
+    """A person labelled as a third party is withheld by default (golden rule 5)."""
+    relative = Person(
+        id="grandparent",
+        identifiers=(NhsNumber(value="9000000025"),),
+        labels=SecurityLabels(sensitivity=frozenset({Sensitivity.THIRDPARTY})),
+    )
+    result = minimise((relative,), _flow("crisis-notice"))
+    assert () == result.facts
+    assert "3RDPARTY" in result.withheld[0].reason
+
+
+def test_free_text_needs_naming_element_by_element() -> None:
+    """`risk.*` does not reach the free-text summary; `risk.summary` named explicitly does."""
+    risk = Risk(id="r", subject="mum", summary="free text that could name anyone", category="x")
+    by_wildcard = minimise((risk,), _flow_with(preset=None, elements=("risk.*",)))
+    assert () == by_wildcard.facts
+    named = minimise((risk,), _flow_with(preset=None, elements=("risk.*", "risk.summary")))
+    assert (risk,) == named.facts

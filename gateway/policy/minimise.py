@@ -1,7 +1,11 @@
 """Minimisation: keep only the elements a flow permits; list everything withheld and why.
 
-Element paths are ``<fact>.<field>``; ``<fact>.*`` permits every field of a fact. A fact whose
-security labels include one the flow excludes is withheld whole, whatever the element list says.
+Element paths are ``<fact>.<field>``; ``<fact>.*`` permits every field of a fact except free text
+(``FREE_TEXT_ELEMENTS``), which a flow must name element by element. A fact (or field) carrying a
+sensitive label (``SENSITIVE_LABELS``: diagnosis and mental health, psychotherapy notes, sexual and
+domestic violence, substance use, location, third parties) is withheld unless the flow permits
+that label (``permit_labels``), and so is one carrying a label the flow excludes, whatever the
+element list says.
 Withheld items name the element and the reason, never the content.
 """
 
@@ -12,7 +16,7 @@ from functools import cache
 
 from pydantic import BaseModel
 
-from schemas.agreement import Flow
+from schemas.agreement import FREE_TEXT_ELEMENTS, SENSITIVE_LABELS, Flow
 from schemas.disclosure import WithheldItem, WithheldReason
 from schemas.facts import Fact
 from schemas.labels import SecurityLabels
@@ -60,7 +64,9 @@ def _shape(cls: type[BaseModel]) -> _Shape:
 
 
 def _excluded(labels: SecurityLabels, flow: Flow) -> list[str]:
-    return sorted(label.value for label in labels.sensitivity & flow.exclude_labels)
+    # SECURITY: sensitive labels are denied unless the flow permits them; others only if excluded.
+    blocked = (SENSITIVE_LABELS - flow.permit_labels) | flow.exclude_labels
+    return sorted(label.value for label in labels.sensitivity & blocked)
 
 
 def minimise(facts: tuple[Fact, ...], flow: Flow) -> Minimised:
@@ -84,14 +90,17 @@ def minimise(facts: tuple[Fact, ...], flow: Flow) -> Minimised:
             withhold(
                 name,
                 WithheldReason.SENSITIVITY_LABEL,
-                f"{label} is labelled {', '.join(excluded)}, which flow {flow.id} excludes.",
+                f"{label} is labelled {', '.join(excluded)}, which flow {flow.id} does not permit.",
             )
             continue
         shape = _shape(type(fact))
-        if f"{name}.*" in allowed:
-            permitted = set(shape.fields)
-        else:
-            permitted = {f for f in shape.fields if f"{name}.{f}" in allowed}
+        # SECURITY: ``<fact>.*`` never reaches free text; a flow names each free-text element.
+        permitted = {
+            f
+            for f in shape.fields
+            if f"{name}.{f}" in allowed
+            or (f"{name}.*" in allowed and f"{name}.{f}" not in FREE_TEXT_ELEMENTS)
+        }
         if not permitted or not shape.required <= permitted:
             withhold(
                 name,
@@ -110,7 +119,7 @@ def minimise(facts: tuple[Fact, ...], flow: Flow) -> Minimised:
             withhold(
                 name,
                 WithheldReason.SENSITIVITY_LABEL,
-                f"{label} carries labels flow {flow.id} excludes.",
+                f"{label} carries labels flow {flow.id} does not permit.",
             )
             continue
         permitted -= blocked.keys()
@@ -126,7 +135,7 @@ def minimise(facts: tuple[Fact, ...], flow: Flow) -> Minimised:
                     path,
                     WithheldReason.SENSITIVITY_LABEL,
                     f"{path} is labelled {', '.join(blocked[field])}, which flow {flow.id} "
-                    "excludes.",
+                    "does not permit.",
                 )
             else:
                 withhold(
