@@ -7,6 +7,7 @@
     joinedup schemas export DIR
     joinedup translate FILE --from FORMAT [--to FORMAT] [--lenient]
     joinedup openapi [FILE]
+    joinedup policy simulate FILE --from PARTNER --to PARTNER [--purpose P] [--config FILE]
     joinedup import cin-census FILE... [--config FILE] [--no-progress]
     joinedup partners hash-key            (reads a key on standard input)
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from gateway.errors import ConfigurationError
 from gateway.logging import configure_logging
 from gateway.settings import Settings, hash_api_key, load_settings
+from schemas.labels import Purpose
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -151,6 +153,38 @@ def _import_cin_census(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from gateway.errors import InvalidInput
+    from gateway.simulate import simulate
+    from schemas.labels import Purpose
+
+    settings = _settings(args)
+    try:
+        result = asyncio.run(
+            simulate(
+                Path(args.file).read_bytes(),
+                sender=args.sender,
+                recipient=args.recipient,
+                purpose=Purpose(args.purpose) if args.purpose else None,
+                settings=settings,
+            )
+        )
+    except InvalidInput as exc:
+        lines = [f"{i.element}: {i.reason}" for i in exc.issues] or [exc.detail]
+        for line in lines:
+            print(f"{args.file}: {line}", file=sys.stderr)
+        return 2
+    decision = result.decision
+    print(f"decision: {decision.outcome.value} ({decision.reason_code})")
+    print(f"explanation: {decision.explanation}")
+    if result.note:
+        print(f"note: {result.note}")
+    if result.body is not None:
+        print(f"content-type: {result.content_type}")
+        print(result.body.decode())
+    return 0 if result.permitted else 3
+
+
 def _openapi(args: argparse.Namespace) -> int:
     import orjson
 
@@ -241,6 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
     cin.add_argument("--config", type=Path, help="YAML settings file")
     cin.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     cin.set_defaults(run=_import_cin_census)
+
+    policy = commands.add_parser("policy", help="policy tools").add_subparsers(
+        dest="policy", required=True
+    )
+    simulate = policy.add_parser(
+        "simulate", help="decide and render a share without making it (exit 0 permit, 3 refuse)"
+    )
+    simulate.add_argument("file")
+    simulate.add_argument("--from", dest="sender", required=True, help="sending partner id")
+    simulate.add_argument("--to", dest="recipient", required=True, help="receiving partner id")
+    simulate.add_argument("--purpose", choices=[p.value for p in Purpose])
+    simulate.add_argument("--config", type=Path)
+    simulate.set_defaults(run=_simulate)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("output", nargs="?", default="-", help="file (default: standard output)")

@@ -1,0 +1,124 @@
+"""``joinedup policy simulate``: what a recipient would receive, without sharing anything.
+
+Runs the real pipeline stages on a file (parse → check sender → resolve against the configured
+index → decide → minimise → render) for one sending and one receiving partner, and stops before
+commit: nothing is written, delivered or recorded (the group committer is never started, so a
+commit could not happen by mistake). It answers the practitioner's question "what am I allowed
+to share, and what exactly would they see?" before anyone shares.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from adapters.registry import default_adapters
+from gateway.errors import InvalidInput
+from gateway.pipeline import (
+    Exchange,
+    Routed,
+    check_sender,
+    decide_all,
+    minimise_all,
+    parse,
+    render_all,
+    resolve,
+)
+from gateway.policy.agreements import load_agreements
+from gateway.policy.engine import Decision, Outcome, decide
+from gateway.services import Services
+from gateway.settings import PartnerSettings, Settings
+from gateway.store.committer import GroupCommitter
+from gateway.store.engine import create_engine, create_sync_engine_for
+from gateway.store.reader import Reader
+from schemas.labels import Purpose
+
+
+@dataclass(frozen=True, slots=True)
+class Simulation:
+    """The decision for the recipient, and the exact bytes it would receive (if permitted)."""
+
+    decision: Decision
+    body: bytes | None
+    content_type: str | None
+    note: str | None = None  # why nothing would be rendered although the flow permits it
+
+    @property
+    def permitted(self) -> bool:
+        return self.decision.outcome is Outcome.PERMIT and self.body is not None
+
+
+def _partner(settings: Settings, partner_id: str) -> PartnerSettings:
+    partner = settings.partner(partner_id)
+    if partner is None:
+        raise InvalidInput(f"no partner {partner_id!r} is configured")
+    return partner
+
+
+async def simulate(
+    body: bytes,
+    *,
+    sender: str,
+    recipient: str,
+    purpose: Purpose | None,
+    settings: Settings,
+) -> Simulation:
+    """Decide and render for ``recipient`` what ``sender``'s message would disclose."""
+    source, target = _partner(settings, sender), _partner(settings, recipient)
+    adapters = default_adapters(validate_fhir_models=settings.validate_fhir_models)
+    engine = create_engine(settings.database_url, schema=settings.database_schema)
+    writer = create_sync_engine_for(settings.database_url, schema=settings.database_schema)
+    reader = Reader(
+        create_sync_engine_for(settings.database_url, schema=settings.database_schema), 1
+    )
+    services = Services(
+        settings,
+        engine,
+        GroupCommitter(writer),  # never started: a simulation cannot commit
+        reader,
+        load_agreements(settings.agreements_dir),
+        adapters,
+    )
+    try:
+        ex = Exchange(
+            partner=source,
+            adapter=adapters[source.format],
+            body=body,
+            request_id=str(uuid.uuid4()),
+        )
+        await parse(ex, services)
+        if purpose is not None:
+            ex.message = ex.parsed.model_copy(update={"purpose": purpose})
+        await check_sender(ex, services)
+        await resolve(ex, services)
+        ex.candidates = [c for c in ex.candidates if c.organisation in target.organisations]
+        await decide_all(ex, services)
+        await minimise_all(ex, services)
+        await render_all(ex, services)
+        return _outcome(ex, services, target)
+    finally:
+        reader.close()
+        writer.dispose()
+        await engine.dispose()
+
+
+def _outcome(ex: Exchange, services: Services, target: PartnerSettings) -> Simulation:
+    routed: Routed | None = next(iter(ex.routed), None)
+    if routed is not None:
+        rendered = routed.rendered
+        return Simulation(
+            routed.decision,
+            rendered.body if rendered else None,
+            rendered.content_type if rendered else None,
+        )
+    # Nobody in the index to address at the recipient: decide all the same, and say so.
+    message = ex.parsed
+    decision = decide(
+        services.agreements,
+        sender=message.provenance.organisation,
+        recipient=target.organisations[0],
+        kind=message.kind,
+        purpose=message.purpose,
+    )
+    note = ex.no_recipient_reason or "the recipient holds no one this message could be addressed to"
+    return Simulation(decision, None, None, note=note)
