@@ -8,6 +8,7 @@
     joinedup translate FILE --from FORMAT [--to FORMAT] [--lenient]
     joinedup openapi [FILE]
     joinedup policy simulate FILE --from PARTNER --to PARTNER [--purpose P] [--config FILE]
+    joinedup policy dry-run --agreements DIR [--config FILE]
     joinedup import cin-census FILE... [--config FILE] [--no-progress]
     joinedup partners hash-key            (reads a key on standard input)
 
@@ -21,6 +22,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gateway.errors import ConfigurationError
 from gateway.logging import configure_logging
@@ -185,6 +187,19 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0 if result.permitted else 3
 
 
+def _dry_run(args: argparse.Namespace) -> int:
+    from gateway.simulate import dry_run
+
+    examined, changes = asyncio.run(dry_run(_settings(args), Path(args.agreements)))
+    for c in changes:
+        line = f"{c.exchange_id} {c.kind} to {c.recipient}: {c.before} -> {c.after}"
+        if c.newly_withheld:
+            line += f"; no longer shared: {', '.join(c.newly_withheld)}"
+        print(line)
+    print(f"{examined} recorded decisions examined; {len(changes)} would change")
+    return 0
+
+
 def _openapi(args: argparse.Namespace) -> int:
     import orjson
 
@@ -205,6 +220,28 @@ def _hash_key(_args: argparse.Namespace) -> int:
         return 2
     print(hash_api_key(key))
     return 0
+
+
+def _add_policy_commands(commands: Any) -> None:
+    """`joinedup policy simulate` and `joinedup policy dry-run`."""
+    policy = commands.add_parser("policy", help="policy tools").add_subparsers(
+        dest="policy", required=True
+    )
+    simulate = policy.add_parser(
+        "simulate", help="decide and render a share without making it (exit 0 permit, 3 refuse)"
+    )
+    simulate.add_argument("file")
+    simulate.add_argument("--from", dest="sender", required=True, help="sending partner id")
+    simulate.add_argument("--to", dest="recipient", required=True, help="receiving partner id")
+    simulate.add_argument("--purpose", choices=[p.value for p in Purpose])
+    simulate.add_argument("--config", type=Path)
+    simulate.set_defaults(run=_simulate)
+    dry = policy.add_parser(
+        "dry-run", help="re-decide every recorded decision under other agreements"
+    )
+    dry.add_argument("--agreements", required=True, help="directory of proposed agreements")
+    dry.add_argument("--config", type=Path)
+    dry.set_defaults(run=_dry_run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,18 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     cin.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     cin.set_defaults(run=_import_cin_census)
 
-    policy = commands.add_parser("policy", help="policy tools").add_subparsers(
-        dest="policy", required=True
-    )
-    simulate = policy.add_parser(
-        "simulate", help="decide and render a share without making it (exit 0 permit, 3 refuse)"
-    )
-    simulate.add_argument("file")
-    simulate.add_argument("--from", dest="sender", required=True, help="sending partner id")
-    simulate.add_argument("--to", dest="recipient", required=True, help="receiving partner id")
-    simulate.add_argument("--purpose", choices=[p.value for p in Purpose])
-    simulate.add_argument("--config", type=Path)
-    simulate.set_defaults(run=_simulate)
+    _add_policy_commands(commands)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("output", nargs="?", default="-", help="file (default: standard output)")

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 import orjson
 import pytest
 
 from gateway.cli import main
+from gateway.settings import bundled
 from tests.conftest import FIXTURES, Database, make_settings
-from tests.gateway_harness import Harness, child_status
+from tests.gateway_harness import Harness, child_status, crisis_bundle
 
 CRISIS = FIXTURES / "fhir" / "crisis-s136.json"
 
@@ -104,3 +106,37 @@ async def test_unknown_partner_exits_2(
     )
     assert 2 == code
     assert "no partner 'nobody'" in capsys.readouterr().err
+
+
+async def test_dry_run_shows_what_a_changed_agreement_would_change(
+    h: Harness, database: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Recorded decisions are re-decided under proposed agreements; only changes are listed."""
+    assert 202 == (await h.post_csc(child_status())).status
+    assert 202 == (await h.post_fhir(crisis_bundle())).status
+    config = _config(tmp_path, database)
+    unchanged = tmp_path / "same"
+    shutil.copytree(bundled("agreements"), unchanged)
+    assert 0 == await _run(
+        ["policy", "dry-run", "--agreements", str(unchanged), "--config", str(config)]
+    )
+    assert "1 recorded decisions examined; 0 would change" in capsys.readouterr().out
+
+    proposed = tmp_path / "proposed"
+    shutil.copytree(bundled("agreements"), proposed)
+    agreement = proposed / "demo-trust-council.yaml"
+    text = agreement.read_text(encoding="utf-8")
+    text = text.replace("version: 1", "version: 2", 1)
+    text = text.replace(
+        "purposes: [crisis-response, safeguarding-child]", "purposes: [referral]", 1
+    )
+    agreement.write_text(text, encoding="utf-8")
+    assert 0 == await _run(
+        ["policy", "dry-run", "--agreements", str(proposed), "--config", str(config)]
+    )
+    out = capsys.readouterr().out
+    assert (
+        "crisis-event to 999: permit via demo-trust-council v1 crisis-notice -> refuse (purpose-not-covered)"
+        in out
+    )
+    assert "1 recorded decisions examined; 1 would change" in out
