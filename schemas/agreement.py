@@ -125,6 +125,8 @@ class Flow(CanonicalModel):
     exclude_labels: frozenset[Sensitivity] = frozenset()
     # SECURITY: the sensitive labels (SENSITIVE_LABELS) never cross unless a flow names them here.
     permit_labels: frozenset[Sensitivity] = frozenset()
+    # Urgent override (break-glass): allowed on this flow only if true; every use is flagged.
+    allow_override: bool = False
     obligations: frozenset[Obligation] = frozenset({Obligation.NORDSCLCD})
     retention_days: Annotated[int, Field(gt=0)] = 365
     redisclosure: bool = False
