@@ -1,0 +1,222 @@
+"""The conditions a permitted flow still has to meet: basis, consent, override.
+
+``decide`` (engine.py) finds the flow that covers a share. ``apply_conditions`` then checks, as pure
+functions over the flow, the sender's request and the consent directives on record:
+
+1. **Lawful basis.** A basis the sender names must be one the flow accepts. A share on DPA 2018
+   Sch 1 para 18 (safeguarding without consent) must name the subject's age band and one of the
+   three reasons for not seeking consent, or it is refused.
+2. **Urgent override.** Permitted only where the flow allows overrides; always flagged for review.
+3. **Consent.** Only directives from someone who can give consent count: for an adult, the adult;
+   for a child, the child (if competent), a parent, or the council under a care order. The most
+   recently recorded directive that covers the recipient and purpose is in force, so a withdrawal
+   applies from the moment it arrives. A flow that requires consent shares only with a permit in
+   force; a flow that honours refusals shares unless a refusal is in force. A refusal limited to
+   some element classes withholds those classes only. A share on Sch 1 para 18, or under an
+   override, may go ahead without consent (that is what those grounds are for) and is flagged for
+   review when it goes against a refusal.
+
+Every outcome explains itself in words an IG officer can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+from gateway.policy.engine import Decision, Outcome
+from schemas.agreement import ConsentRule
+from schemas.facts import Consent, ConsentActor
+from schemas.labels import Dpa2018Condition, LawfulBasis
+from schemas.request import SharingRequest
+
+_WHO_COUNTS_FOR_A_CHILD = frozenset(
+    {
+        ConsentActor.SUBJECT,
+        ConsentActor.COMPETENT_CHILD,
+        ConsentActor.PARENT,
+        ConsentActor.LOCAL_AUTHORITY_CARE_ORDER,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Conditions:
+    """The outcome of the conditions: the decision, and what they add to it."""
+
+    decision: Decision
+    consent: Consent | None = None  # the directive in force, if any
+    ignored: tuple[str, ...] = ()  # directives that did not count, and why
+    withhold_classes: frozenset[str] = frozenset()  # classes a partial refusal withholds
+    flagged_for_review: bool = False
+
+
+def counts(consent: Consent, *, subject_is_child: bool | None) -> str | None:
+    """None if this directive counts; otherwise why it does not."""
+    if subject_is_child:
+        return None if consent.given_by in _WHO_COUNTS_FOR_A_CHILD else "not a valid giver"
+    if consent.given_by is ConsentActor.SUBJECT:
+        return None
+    who = consent.given_by.value.replace("-", " ")
+    if subject_is_child is None:
+        return f"given by {who}, but the subject's age is not known: only the subject's own counts"
+    return f"given by {who}, who cannot consent for an adult"
+
+
+def in_force(
+    consents: Sequence[Consent], *, recipient: str, purpose: object, at: datetime
+) -> Consent | None:
+    """The most recently recorded directive covering this recipient and purpose at ``at``."""
+    day = at.date()
+
+    def covers(c: Consent) -> bool:
+        if c.recipients and recipient not in c.recipients:
+            return False
+        if c.purposes and purpose not in c.purposes:
+            return False
+        if c.period is not None:
+            start, end = _day(c.period.start), _day(c.period.end)
+            if (start and day < start) or (end and day > end):
+                return False
+        return True
+
+    covering = [c for c in consents if covers(c)]
+    return max(covering, key=lambda c: c.recorded_at) if covering else None
+
+
+def _day(value: datetime | date | None) -> date | None:
+    if value is None:
+        return None
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _refuse(decision: Decision, code: str, why: str) -> Conditions:
+    return Conditions(Decision(Outcome.REFUSE, code, why))
+
+
+def _basis(decision: Decision, request: SharingRequest | None) -> LawfulBasis | Conditions:
+    flow = decision.flow
+    basis = decision.lawful_basis
+    if flow is None or basis is None:
+        raise ValueError("conditions apply to a permit, which names its flow and basis")
+    asked = request.lawful_basis if request else None
+    if asked is not None:
+        accepted = {b.code for b in flow.lawful_bases}
+        if asked.code not in accepted:
+            return _refuse(
+                decision,
+                "basis-not-accepted",
+                f"Flow {flow.id} does not accept the lawful basis {asked.code}; it accepts "
+                f"{', '.join(sorted(accepted))}.",
+            )
+        basis = asked
+    if basis.dpa2018 is Dpa2018Condition.SAFEGUARDING and (
+        basis.age_band is None or basis.no_consent_reason is None
+    ):
+        return _refuse(
+            decision,
+            "para18-incomplete",
+            "Sharing without consent under DPA 2018 Sch 1 para 18 must name the subject's age "
+            "band (child or adult at risk) and why consent was not sought (it cannot be given; "
+            "it cannot reasonably be obtained; seeking it would prejudice the protection).",
+        )
+    return basis
+
+
+def apply_conditions(
+    decision: Decision,
+    *,
+    request: SharingRequest | None,
+    consents: Sequence[Consent],
+    subject_is_child: bool | None,
+    at: datetime,
+) -> Conditions:
+    """Apply basis, override and consent conditions to a permit (refusals pass through)."""
+    if not decision.permitted:
+        return Conditions(decision)
+    basis = _basis(decision, request)
+    if isinstance(basis, Conditions):
+        return basis
+    flow = decision.flow
+    if flow is None:
+        raise ValueError("a permit names its flow")
+    override = request.override if request else None
+    if override is not None and not flow.allow_override:
+        return _refuse(
+            decision,
+            "override-not-allowed",
+            f"Flow {flow.id} does not allow urgent overrides; use the usual route or ask the "
+            "IG team to add an override to the agreement.",
+        )
+    valid, ignored = _counting(consents, subject_is_child)
+    directive = in_force(valid, recipient=flow.to, purpose=decision.purpose, at=at)
+    without_consent = basis.dpa2018 is Dpa2018Condition.SAFEGUARDING or override is not None
+    refusing = directive is not None and directive.decision == "deny"
+    partial = refusing and bool(directive and directive.element_classes)
+    refusal = None if without_consent else _consent_refusal(decision, directive, partial=partial)
+    if refusal is not None:
+        return refusal
+    flagged = override is not None or (refusing and without_consent)
+    explanation = decision.explanation
+    if override is not None:
+        explanation += (
+            f" Urgent override ({override.reason_code.value}) approved by {override.approver};"
+            " flagged for IG review."
+        )
+    elif refusing and without_consent:
+        explanation += (
+            " Shared without consent under DPA 2018 Sch 1 para 18 although a refusal is on"
+            " record; flagged for IG review."
+        )
+    if directive is not None:
+        explanation += f" Consent directive in force: {directive.id} ({directive.decision})."
+    if ignored:
+        explanation += " " + "; ".join(ignored) + "."
+    withhold = frozenset(directive.element_classes) if partial and directive else frozenset()
+    return Conditions(
+        replace(decision, lawful_basis=basis, explanation=explanation),
+        consent=directive,
+        ignored=tuple(ignored),
+        withhold_classes=withhold,
+        flagged_for_review=flagged,
+    )
+
+
+def _counting(
+    consents: Sequence[Consent], subject_is_child: bool | None
+) -> tuple[list[Consent], list[str]]:
+    valid, ignored = [], []
+    for consent in consents:
+        why = counts(consent, subject_is_child=subject_is_child)
+        if why is None:
+            valid.append(consent)
+        else:
+            ignored.append(f"consent directive {consent.id} not counted: {why}")
+    return valid, ignored
+
+
+def _consent_refusal(
+    decision: Decision, directive: Consent | None, *, partial: bool
+) -> Conditions | None:
+    """The refusal the flow's consent rule calls for, if any (sharing with consent)."""
+    flow = decision.flow
+    if flow is None:
+        raise ValueError("a permit names its flow")
+    refusing = directive is not None and directive.decision == "deny"
+    if flow.consent is ConsentRule.REQUIRED and (directive is None or refusing):
+        return _refuse(
+            decision,
+            "consent-required",
+            f"Flow {flow.id} shares only with consent, and no consent to share with "
+            f"{flow.to} for this purpose is on record"
+            + (" (it was refused or withdrawn)." if refusing else "."),
+        )
+    if flow.consent is ConsentRule.HONOUR_REFUSAL and refusing and not partial:
+        return _refuse(
+            decision,
+            "consent-refused",
+            f"Consent to share with {flow.to} for this purpose was refused or withdrawn "
+            f"(directive {directive.id if directive else ''}); flow {flow.id} honours it.",
+        )
+    return None
