@@ -7,6 +7,7 @@ contact details only.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import Connection, Select, delete, insert, select, update
 
 from gateway.settings import PartnerSettings
+from gateway.store.tables import consents as consents_table
 from gateway.store.tables import (
     family_links,
     person_identifiers,
@@ -27,6 +29,7 @@ from gateway.store.tables import (
     worker_roles,
 )
 from schemas.facts import (
+    Consent,
     Fact,
     FamilyRelationship,
     Organisation,
@@ -171,11 +174,12 @@ class Learnt:
     family_links: int = 0
     worker_roles: int = 0
     episodes: int = 0
+    consents: int = 0
 
     @property
     def changed(self) -> bool:
         counts = (self.persons, self.identifiers, self.family_links, self.worker_roles)
-        return any(counts) or bool(self.episodes)
+        return any(counts) or bool(self.episodes or self.consents)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +194,11 @@ class Snapshot:
     links: dict[tuple[str, str], str]  # (parent id, child id) -> role
     roles: dict[tuple[str, str, str], IndexedRole]  # (person id, role, organisation) -> role
     episodes: dict[tuple[str, str, str], str]  # (person id, organisation, referral date) -> JSON
+    consents: dict[str, list[Consent]] = field(default_factory=dict)  # person id -> directives
+
+    def consents_of(self, person_id: str | None) -> list[Consent]:
+        """The consent directives on record for a person."""
+        return list(self.consents.get(person_id, ())) if person_id else []
 
     def children_of(self, person_id: str) -> list[str]:
         """Children linked to ``person_id`` as a parent or carer."""
@@ -233,7 +242,29 @@ def read_snapshot(conn: Connection, message: CanonicalMessage) -> Snapshot:
             ).where(social_care_episodes.c.person_id.in_(everyone))
         )
         episodes = {(str(p), str(o), str(r)): str(d) for p, o, r, d in episode_rows}
-    return Snapshot(by_key, identifiers, links, roles, episodes)
+    consents: dict[str, list[Consent]] = {}
+    if ids:
+        consent_rows = conn.execute(
+            select(consents_table.c.person_id, consents_table.c.details)
+            .where(consents_table.c.person_id.in_(ids))
+            .order_by(consents_table.c.recorded_at)
+        )
+        for person_id, details in consent_rows:
+            consents.setdefault(str(person_id), []).append(_consent_from(str(details)))
+    return Snapshot(by_key, identifiers, links, roles, episodes, consents)
+
+
+@lru_cache(maxsize=4096)
+def _consent_from(details: str) -> Consent:
+    return Consent.model_validate_json(details)
+
+
+def stored_consent(consent: Consent) -> tuple[str, str]:
+    """The stored form of a directive: JSON with a stable id, and its hash (the reference)."""
+    body = consent.model_copy(update={"id": "consent", "subject": "subject"})
+    digest = hashlib.sha256(orjson.dumps(body.model_dump(mode="json"))).hexdigest()
+    stored = body.model_copy(update={"id": f"consent-{digest[:12]}"})
+    return orjson.dumps(stored.model_dump(mode="json")).decode(), digest
 
 
 def _all_keys(person: Person) -> list[str]:
@@ -264,13 +295,16 @@ class Plan:
     roles: list[tuple[str, WorkerRole, str, str | None]] = field(default_factory=list)
     # (person ref, organisation, referral date, details JSON)
     episodes: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # (person ref, recorded at, details JSON, its hash)
+    consents: list[tuple[str, datetime, str, str]] = field(default_factory=list)
     person_refs: dict[str, str] = field(
         default_factory=dict
     )  # fact id -> person id or "new:<fact>"
 
     @property
     def empty(self) -> bool:
-        return not (self.new_persons or self.new_keys or self.links or self.roles or self.episodes)
+        changes = (self.new_persons, self.new_keys, self.links, self.roles, self.episodes)
+        return not (any(changes) or self.consents)
 
 
 def plan_learning(
@@ -302,10 +336,22 @@ def plan_learning(
     for episode in message.facts:
         if isinstance(episode, SocialCareEpisode):
             _plan_episode(plan, message, episode, partner, snapshot)
+    for consent in message.facts:
+        if isinstance(consent, Consent):
+            _plan_consent(plan, consent, snapshot)
     for role in message.facts:
         if isinstance(role, WorkerRole):
             _plan_role(plan, message, role=role, partner=partner, snapshot=snapshot, today=today)
     return plan
+
+
+def _plan_consent(plan: Plan, consent: Consent, snapshot: Snapshot) -> None:
+    person_ref = plan.person_refs.get(consent.subject)
+    if person_ref is None:
+        return
+    details, digest = stored_consent(consent)
+    if digest not in {stored_consent(c)[1] for c in snapshot.consents_of(person_ref)}:
+        plan.consents.append((person_ref, consent.recorded_at, details, digest))
 
 
 def _plan_link(plan: Plan, link: FamilyRelationship, snapshot: Snapshot) -> None:
@@ -524,6 +570,17 @@ def learn(
             )
         )
         learnt.episodes += 1
+    for person_ref, recorded_at, details, digest in plan.consents:
+        conn.execute(
+            insert(consents_table).values(
+                person_id=ids[person_ref],
+                source_partner=partner.id,
+                recorded_at=recorded_at,
+                details=details,
+                details_sha256=digest,
+            )
+        )
+        learnt.consents += 1
     learnt.person_ids = {fact: ids[ref] for fact, ref in plan.person_refs.items()}
 
 

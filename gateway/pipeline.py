@@ -31,6 +31,7 @@ from gateway.audit.events import (
     WithheldRef,
 )
 from gateway.errors import Forbidden, GatewayError
+from gateway.policy.conditions import Conditions, apply_conditions
 from gateway.policy.engine import Decision, Outcome, decide
 from gateway.policy.minimise import minimise
 from gateway.recipients import Candidate, recipient_context
@@ -39,7 +40,7 @@ from gateway.settings import PartnerSettings
 from gateway.store.committer import UnitOfWork
 from gateway.store.tables import exchanges, outbox
 from schemas.disclosure import Addressee, Disclosure
-from schemas.facts import FamilyRelationship, Person, RelationshipRole, RoleKind
+from schemas.facts import Consent, FamilyRelationship, Person, RelationshipRole, RoleKind
 from schemas.message import CanonicalMessage, MessageKind
 from schemas.provenance import UNDECLARED_ORGANISATION
 
@@ -50,6 +51,7 @@ class Routed:
 
     candidate: Candidate
     decision: Decision
+    conditions: Conditions | None = None  # consent in force, override, what a refusal withholds
     disclosure: Disclosure | None = None
     rendered: Rendered | None = None
     outbox_id: str | None = None
@@ -71,6 +73,7 @@ class Exchange:
     routed: list[Routed] = field(default_factory=list)
     no_recipient_reason: str | None = None
     teaches: bool = True  # whether the message changes the index (decided in resolve)
+    snapshot: index.Snapshot | None = None  # what the index held about the message's people
     learnt: index.Learnt = field(default_factory=index.Learnt)
     ledger_seqs: list[int] = field(default_factory=list)
     summary: dict[str, object] = field(default_factory=dict)
@@ -117,7 +120,7 @@ async def resolve(ex: Exchange, services: Services) -> None:
 
 def _resolve(ex: Exchange, conn: Connection) -> None:
     message = ex.parsed
-    snapshot = index.read_snapshot(conn, message)
+    snapshot = ex.snapshot = index.read_snapshot(conn, message)
     for person in message.facts:
         if isinstance(person, Person):
             keys = index.person_keys(person)
@@ -169,8 +172,13 @@ def _resolve_children(ex: Exchange, snapshot: index.Snapshot) -> None:
 
 
 async def decide_all(ex: Exchange, services: Services) -> None:
-    """Ask the policy engine about every candidate (default deny)."""
+    """Ask the policy engine about every candidate (default deny), then apply its conditions."""
     message = ex.parsed
+    subject = message.fact(message.subject) if message.subject else None
+    # Directives on record, then those arriving in this very message: a withdrawal counts from
+    # the moment it arrives.
+    on_record = ex.snapshot.consents_of(ex.known.get(message.subject or "")) if ex.snapshot else []
+    arriving = [f for f in message.facts if isinstance(f, Consent) and f.subject == message.subject]
     for candidate in ex.candidates:
         decision = decide(
             services.agreements,
@@ -179,7 +187,26 @@ async def decide_all(ex: Exchange, services: Services) -> None:
             kind=message.kind,
             purpose=message.purpose,
         )
-        ex.routed.append(Routed(candidate, decision))
+        conditions = apply_conditions(
+            decision,
+            request=message.request,
+            consents=[*on_record, *arriving],
+            subject_is_child=_is_child(subject, ex.received_at),
+            at=ex.received_at,
+        )
+        ex.routed.append(Routed(candidate, conditions.decision, conditions))
+
+
+def _is_child(subject: object, at: datetime) -> bool | None:
+    if not isinstance(subject, Person) or subject.birth_date is None:
+        return None
+    born = subject.birth_date
+    eighteenth = (
+        born.replace(year=born.year + 18)
+        if (born.month, born.day) != (2, 29)
+        else (born.replace(year=born.year + 18, day=28))
+    )
+    return at.date() < eighteenth
 
 
 async def minimise_all(ex: Exchange, services: Services) -> None:
@@ -198,7 +225,8 @@ async def minimise_all(ex: Exchange, services: Services) -> None:
                 "to receive it.",
             )
             continue
-        kept = minimise(message.facts, decision.flow)
+        withhold = routed.conditions.withhold_classes if routed.conditions else frozenset()
+        kept = minimise(message.facts, decision.flow, withhold_classes=withhold)
         context = recipient_context(routed.candidate, kept.facts, ex.known, partner)
         if decision.purpose is None or decision.lawful_basis is None:
             raise RuntimeError("a permit always names its purpose and lawful basis")
@@ -377,6 +405,7 @@ def _events(ex: Exchange) -> list[AuditEvent]:
                 family_links=learnt.family_links,
                 worker_roles=learnt.worker_roles,
                 episodes=learnt.episodes,
+                consents=learnt.consents,
             )
         )
     for routed in ex.routed:
@@ -394,7 +423,11 @@ def _events(ex: Exchange) -> list[AuditEvent]:
 
 
 def _decision_event(ex: Exchange, routed: Routed, common: dict[str, Any]) -> DisclosureDecided:
-    decision, disclosure = routed.decision, routed.disclosure
+    decision, disclosure, conditions = routed.decision, routed.disclosure, routed.conditions
+    request = ex.parsed.request
+    override = (
+        request.override if request and conditions and conditions.decision.permitted else None
+    )
     partner = disclosure.recipient.partner if disclosure else None
     return DisclosureDecided(
         **common,
@@ -417,6 +450,10 @@ def _decision_event(ex: Exchange, routed: Routed, common: dict[str, Any]) -> Dis
         ),
         losses=tuple(loss.element for loss in routed.rendered.losses) if routed.rendered else (),
         body_sha256=_sha256(routed.rendered.body) if routed.rendered else None,
+        consent_ref=conditions.consent.id if conditions and conditions.consent else None,
+        override_reason=override.reason_code.value if override else None,
+        override_approver=override.approver if override else None,
+        flagged_for_review=bool(conditions and conditions.flagged_for_review),
         person_ids=_person_ids(ex, routed.candidate.child_person_id),
     )
 

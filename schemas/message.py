@@ -11,6 +11,7 @@ from schemas.base import CanonicalModel
 from schemas.facts import Fact, LocalId, Person
 from schemas.labels import Purpose
 from schemas.provenance import Provenance
+from schemas.request import SharingRequest
 
 
 class MessageKind(StrEnum):
@@ -75,6 +76,7 @@ class CanonicalMessage(CanonicalModel):
     purpose: Purpose | None = None  # the purpose the sender declared, if any
     sent_at: datetime | None = None
     unmapped: tuple[Unmapped, ...] = ()  # the loss report of the translation into canonical
+    request: SharingRequest | None = None  # a basis the sender relies on, or its urgent override
 
     @model_validator(mode="after")
     def _references_resolve(self) -> CanonicalMessage:

@@ -65,6 +65,10 @@ class DisclosureDecided(AuditEvent):
     losses: tuple[str, ...] = ()
     body_sha256: str | None = None
     person_ids: tuple[str, ...] = ()
+    consent_ref: str | None = None  # the consent directive in force, if any
+    override_reason: str | None = None  # an urgent override's reason code
+    override_approver: str | None = None  # who approved it (a member of staff, not the subject)
+    flagged_for_review: bool = False  # an override, or sharing without consent over a refusal
 
 
 class NoRecipient(AuditEvent):
@@ -85,6 +89,7 @@ class IndexUpdated(AuditEvent):
     family_links: int
     worker_roles: int
     episodes: int = 0
+    consents: int = 0
 
 
 class LookupDecided(AuditEvent):

@@ -69,8 +69,14 @@ def _excluded(labels: SecurityLabels, flow: Flow) -> list[str]:
     return sorted(label.value for label in labels.sensitivity & blocked)
 
 
-def minimise(facts: tuple[Fact, ...], flow: Flow) -> Minimised:
-    """Apply ``flow``'s element list and label exclusions to ``facts``."""
+def minimise(
+    facts: tuple[Fact, ...], flow: Flow, *, withhold_classes: frozenset[str] = frozenset()
+) -> Minimised:
+    """Apply ``flow``'s element list and label exclusions to ``facts``.
+
+    ``withhold_classes`` names fact classes a consent refusal covers: withheld whatever the flow
+    allows.
+    """
     allowed = flow.allowed_elements
     kept: list[Fact] = []
     disclosed: set[str] = set()
@@ -91,6 +97,13 @@ def minimise(facts: tuple[Fact, ...], flow: Flow) -> Minimised:
                 name,
                 WithheldReason.SENSITIVITY_LABEL,
                 f"{label} is labelled {', '.join(excluded)}, which flow {flow.id} does not permit.",
+            )
+            continue
+        if name in withhold_classes:
+            withhold(
+                name,
+                WithheldReason.CONSENT_DENIED,
+                f"consent to share {label} with this recipient was refused or withdrawn.",
             )
             continue
         shape = _shape(type(fact))

@@ -118,6 +118,18 @@ social_care_episodes = Table(
     ),
 )
 
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", String(36), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("source_partner", String(64), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),  # when the directive was made
+    Column("details", Text, nullable=False),  # canonical JSON of the Consent fact
+    Column("details_sha256", String(64), nullable=False),
+    UniqueConstraint("person_id", "details_sha256", name="uq_consents_directive"),
+)
+
 # --- exchanges, outbox, ledger ----------------------------------------------------------------
 
 exchanges = Table(
