@@ -143,6 +143,21 @@ class LawfulBasis(CanonicalModel):
     age_band: AgeBand | None = None
     no_consent_reason: NoConsentReason | None = None
 
+    @classmethod
+    def from_code(cls, code: str) -> LawfulBasis:
+        """The basis a short code names (the inverse of ``code``); ValueError if it names none."""
+        parts = code.split("+")
+        art6s = {f"art{a.value}": a for a in Art6Basis}
+        art9s = {f"art{a.value}": a for a in Art9Condition}
+        dpas = {d.value: d for d in Dpa2018Condition}
+        if parts[0] not in art6s:
+            raise ValueError("a lawful basis code starts with a UK GDPR Art 6(1) condition")
+        if any(p not in art9s and p not in dpas for p in parts[1:]):
+            raise ValueError("unknown part in the lawful basis code")
+        art9 = next((art9s[p] for p in parts[1:] if p in art9s), None)
+        dpa = next((dpas[p] for p in parts[1:] if p in dpas), None)
+        return cls(art6=art6s[parts[0]], art9=art9, dpa2018=dpa)
+
     @property
     def code(self) -> str:
         """A short code naming the basis, for audit entries and search."""

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from adapters.fhir_r4.bundle import Entry
 from adapters.fhir_r4.codes import MESSAGE_EVENT_SYSTEM, MESSAGE_EVENTS
 from adapters.fhir_r4.context import ReadContext
+from adapters.fhir_r4.request import read_request
 from adapters.fhir_r4.walk import child_object, child_str, codings, objects
 from schemas.labels import PURPOSE_SYSTEM, Purpose
 from schemas.message import MessageKind
+from schemas.request import SharingRequest
 
 _PURPOSES = {p.value: p for p in Purpose}
 PATH = "Bundle.entry[0].resource"
@@ -30,6 +32,7 @@ class Header:
     focus: tuple[Entry, ...]  # the resources the message is about
     purpose: Purpose | None
     id: str | None
+    request: SharingRequest | None = None  # a named lawful basis or an urgent override
 
 
 def read_header(ctx: ReadContext) -> Header | None:
@@ -49,6 +52,7 @@ def read_header(ctx: ReadContext) -> Header | None:
         focus=_focus(ctx, entry),
         purpose=_purpose(ctx, entry),
         id=child_str(entry.resource, "id", PATH, ctx.issues),
+        request=read_request(ctx, entry.resource, PATH),
     )
 
 

@@ -54,6 +54,12 @@ MAPPING: tuple[MappingRow, ...] = (
         f"{_E}.reason.coding", "message.purpose", f"local system {_LOCAL}/CodeSystem/purpose"
     ),
     MappingRow(
+        f"{_E}.extension:sharing-request",
+        "message.request",
+        "lawfulBasis (a lawful basis code), ageBand, noConsentReason; override (reason,"
+        " justification, approver): the basis the sender relies on, or its urgent override",
+    ),
+    MappingRow(
         f"{_E}.sender",
         "provenance.organisation + organisation",
         "ODS or DfE LA code, by reference or identifier",

@@ -40,6 +40,7 @@ from adapters.fhir_r4.meetings import read_appointment
 from adapters.fhir_r4.organisations import organisation_for, read_assigner, read_sender
 from adapters.fhir_r4.people import read_patient, read_related
 from adapters.fhir_r4.referrals import Referrals, add_referrals, read_service_request, read_task
+from adapters.fhir_r4.request import SHARING_REQUEST_EXTENSION
 from adapters.fhir_r4.roles import read_care_team, role_for, worker_for
 from adapters.fhir_r4.walk import Issues, JsonObject, child_str, parse_date_time
 from adapters.fhir_r4.xmlread import resource_model
@@ -137,7 +138,7 @@ def _message(ctx: ReadContext, bundle: JsonObject, context: ParseContext) -> Can
     header = read_header(ctx)
     focus = header.focus if header else ()
     if header is not None:
-        report_unread(ctx, header.entry, HEADER_ELEMENTS)
+        report_unread(ctx, header.entry, HEADER_ELEMENTS, frozenset({SHARING_REQUEST_EXTENSION}))
         ctx.mapped.add(header.entry.index)
         _check_focus(ctx, header)
         ctx.kind = header.kind
@@ -406,6 +407,7 @@ def _assemble(
             received_at=context.received_at,
         ),
         purpose=header.purpose if header else None,
+        request=header.request if header else None,
         sent_at=sent_at,
         unmapped=tuple(
             _unmapped(element, reason) for element, reason in dict.fromkeys(ctx.unmapped)
