@@ -193,6 +193,7 @@ async def decide_all(ex: Exchange, services: Services) -> None:
             consents=[*on_record, *arriving],
             subject_is_child=_is_child(subject, ex.received_at),
             at=ex.received_at,
+            s16la=services.settings.s16la_duty,
         )
         ex.routed.append(Routed(candidate, conditions.decision, conditions))
 
@@ -454,6 +455,7 @@ def _decision_event(ex: Exchange, routed: Routed, common: dict[str, Any]) -> Dis
         override_reason=override.reason_code.value if override else None,
         override_approver=override.approver if override else None,
         flagged_for_review=bool(conditions and conditions.flagged_for_review),
+        s16la_judgement=conditions.s16la_judgement if conditions else None,
         person_ids=_person_ids(ex, routed.candidate.child_person_id),
     )
 

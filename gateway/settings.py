@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: str = "json"  # json | console
     delivery: DeliverySettings = DeliverySettings()
+    # Children Act 2004 s16LA (inserted 2026; check commencement): a duty to share information
+    # relevant to safeguarding unless disclosure would be more detrimental to the child. Off until
+    # in force; when on, a withholding for a safeguarding purpose must record that judgement.
+    s16la_duty: bool = False
     auto_migrate: bool = True  # bring the database schema up to date at start-up
     validate_fhir_models: bool = False  # full fhir.resources validation on every message (slow)
     commit_max_batch: Annotated[int, Field(gt=0)] = 512

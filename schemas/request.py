@@ -34,8 +34,18 @@ class Override(CanonicalModel):
     approver: Annotated[str, Field(min_length=3, max_length=200)]  # name and role
 
 
+class Withhold(CanonicalModel):
+    """A sender's decision not to share. Under the s16LA duty (Children Act 2004, inserted 2026),
+    withholding information relevant to a child's safeguarding needs the judgement that
+    disclosure would be more detrimental to the child than not disclosing, and who made it."""
+
+    by: Annotated[str, Field(min_length=3, max_length=200)]  # name and role
+    more_detrimental_judgement: Annotated[str, Field(min_length=10, max_length=2000)] | None = None
+
+
 class SharingRequest(CanonicalModel):
-    """The basis a sender relies on, or its override, for one message."""
+    """The basis a sender relies on, its override, or its decision to withhold, for one message."""
 
     lawful_basis: LawfulBasis | None = None
     override: Override | None = None
+    withhold: Withhold | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -22,7 +23,7 @@ from schemas.labels import (
     Purpose,
 )
 from schemas.message import MessageKind
-from schemas.request import Override, OverrideReason, SharingRequest
+from schemas.request import Override, OverrideReason, SharingRequest, Withhold
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 PARA18 = LawfulBasis(
@@ -225,4 +226,53 @@ def test_directives_outside_their_period_or_recipient_do_not_apply() -> None:
     assert (
         in_force([elsewhere, ended], recipient="999", purpose=Purpose.CRISIS_RESPONSE, at=NOW)
         is None
+    )
+
+
+WITHHOLD = Withhold(by="Care coordinator C. Example")
+JUDGED = Withhold(
+    by="Care coordinator C. Example",
+    more_detrimental_judgement="Telling the council now would put the child at greater risk.",
+)
+
+
+@pytest.mark.parametrize(
+    ("duty", "withhold", "purpose", "code", "flagged", "judgement"),
+    [
+        (False, WITHHOLD, Purpose.CRISIS_RESPONSE, "withheld-by-sender", False, None),
+        (
+            True,
+            JUDGED,
+            Purpose.CRISIS_RESPONSE,
+            "withheld-s16la",
+            False,
+            JUDGED.more_detrimental_judgement,
+        ),
+        (True, WITHHOLD, Purpose.CRISIS_RESPONSE, "flow-permits", True, None),
+        (True, WITHHOLD, Purpose.CARE_COORDINATION, "withheld-by-sender", False, None),
+    ],
+)
+def test_s16la_duty(
+    duty: bool,
+    withhold: Withhold,
+    purpose: Purpose,
+    code: str,
+    flagged: bool,
+    judgement: str | None,
+) -> None:
+    """Under the s16LA duty a safeguarding withhold needs the 'more detrimental' judgement; without the
+    duty, or for another purpose, the sender's withhold stands."""
+    decision = replace(_permit(ConsentRule.NOT_REQUIRED), purpose=purpose)
+    result = apply_conditions(
+        decision,
+        request=SharingRequest(withhold=withhold),
+        consents=(),
+        subject_is_child=False,
+        at=NOW,
+        s16la=duty,
+    )
+    assert (code, flagged, judgement) == (
+        result.decision.reason_code,
+        result.flagged_for_review,
+        result.s16la_judgement,
     )

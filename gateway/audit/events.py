@@ -69,6 +69,7 @@ class DisclosureDecided(AuditEvent):
     override_reason: str | None = None  # an urgent override's reason code
     override_approver: str | None = None  # who approved it (a member of staff, not the subject)
     flagged_for_review: bool = False  # an override, or sharing without consent over a refusal
+    s16la_judgement: str | None = None  # why withholding was judged more detrimental (s16LA)
 
 
 class NoRecipient(AuditEvent):

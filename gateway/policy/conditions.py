@@ -28,8 +28,13 @@ from datetime import date, datetime
 from gateway.policy.engine import Decision, Outcome
 from schemas.agreement import ConsentRule
 from schemas.facts import Consent, ConsentActor
-from schemas.labels import Dpa2018Condition, LawfulBasis
+from schemas.labels import Dpa2018Condition, LawfulBasis, Purpose
 from schemas.request import SharingRequest
+
+# Purposes to which the s16LA duty applies: safeguarding and promoting the welfare of children.
+SAFEGUARDING_PURPOSES = frozenset(
+    {Purpose.SAFEGUARDING_CHILD, Purpose.CHILD_PROTECTION_CONFERENCE, Purpose.CRISIS_RESPONSE}
+)
 
 _WHO_COUNTS_FOR_A_CHILD = frozenset(
     {
@@ -50,6 +55,7 @@ class Conditions:
     ignored: tuple[str, ...] = ()  # directives that did not count, and why
     withhold_classes: frozenset[str] = frozenset()  # classes a partial refusal withholds
     flagged_for_review: bool = False
+    s16la_judgement: str | None = None  # the "more detrimental" judgement, when withheld under it
 
 
 def counts(consent: Consent, *, subject_is_child: bool | None) -> str | None:
@@ -124,6 +130,32 @@ def _basis(decision: Decision, request: SharingRequest | None) -> LawfulBasis | 
     return basis
 
 
+def _withholding(
+    decision: Decision, request: SharingRequest | None, *, s16la: bool
+) -> Conditions | None:
+    """The sender's own decision not to share, if it made one (and the s16LA duty's rule)."""
+    withhold = request.withhold if request else None
+    if withhold is None:
+        return None
+    safeguarding = decision.purpose in SAFEGUARDING_PURPOSES
+    if s16la and safeguarding:
+        judgement = withhold.more_detrimental_judgement
+        if judgement is None:
+            return None  # the duty applies: share, flagged (see apply_conditions)
+        return Conditions(
+            Decision(
+                Outcome.REFUSE,
+                "withheld-s16la",
+                f"Withheld by {withhold.by} under Children Act 2004 s16LA: disclosure judged "
+                "more detrimental to the child than not disclosing (judgement recorded).",
+            ),
+            s16la_judgement=judgement,
+        )
+    return Conditions(
+        Decision(Outcome.REFUSE, "withheld-by-sender", f"Withheld by {withhold.by}, the sender.")
+    )
+
+
 def apply_conditions(
     decision: Decision,
     *,
@@ -131,10 +163,15 @@ def apply_conditions(
     consents: Sequence[Consent],
     subject_is_child: bool | None,
     at: datetime,
+    s16la: bool = False,
 ) -> Conditions:
-    """Apply basis, override and consent conditions to a permit (refusals pass through)."""
+    """Apply basis, override, withholding and consent conditions to a permit (refusals pass)."""
     if not decision.permitted:
         return Conditions(decision)
+    withheld = _withholding(decision, request, s16la=s16la)
+    if withheld is not None:
+        return withheld
+    duty_overrides_withhold = request is not None and request.withhold is not None
     basis = _basis(decision, request)
     if isinstance(basis, Conditions):
         return basis
@@ -157,8 +194,14 @@ def apply_conditions(
     refusal = None if without_consent else _consent_refusal(decision, directive, partial=partial)
     if refusal is not None:
         return refusal
-    flagged = override is not None or (refusing and without_consent)
+    flagged = override is not None or (refusing and without_consent) or duty_overrides_withhold
     explanation = decision.explanation
+    if duty_overrides_withhold:
+        explanation += (
+            " The sender asked to withhold without recording that disclosure would be more"
+            " detrimental to the child: under the Children Act 2004 s16LA duty the information is"
+            " shared; flagged for IG review."
+        )
     if override is not None:
         explanation += (
             f" Urgent override ({override.reason_code.value}) approved by {override.approver};"
