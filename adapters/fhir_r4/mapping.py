@@ -57,7 +57,8 @@ MAPPING: tuple[MappingRow, ...] = (
         f"{_E}.extension:sharing-request",
         "message.request",
         "lawfulBasis (a lawful basis code), ageBand, noConsentReason; override (reason,"
-        " justification, approver): the basis the sender relies on, or its urgent override",
+        " justification, approver); withhold (by, moreDetrimentalJudgement): the basis the"
+        " sender relies on, its urgent override, or its decision not to share",
     ),
     MappingRow(
         f"{_E}.sender",

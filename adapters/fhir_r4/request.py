@@ -10,7 +10,10 @@ A local complex extension (UK Core defines none)::
        {"url": "override", "extension": [
          {"url": "reason", "valueCode": "imminent-risk-to-child"},
          {"url": "justification", "valueString": "..."},
-         {"url": "approver", "valueString": "Duty team manager, A. Approver"}]}]}
+         {"url": "approver", "valueString": "Duty team manager, A. Approver"}]},
+       {"url": "withhold", "extension": [
+         {"url": "by", "valueString": "Care coordinator, C. Example"},
+         {"url": "moreDetrimentalJudgement", "valueString": "..."}]}]}
 
 Whether the basis is one the agreement accepts, and whether it is complete, is the policy
 engine's question, not the adapter's: here only the shape and the codes are checked.
@@ -24,7 +27,7 @@ from pydantic import ValidationError
 
 from adapters.fhir_r4.context import ReadContext
 from schemas.labels import AgeBand, LawfulBasis, NoConsentReason
-from schemas.request import Override, OverrideReason, SharingRequest
+from schemas.request import Override, OverrideReason, SharingRequest, Withhold
 
 SHARING_REQUEST_EXTENSION = "https://joined-up.org.uk/StructureDefinition/sharing-request"
 
@@ -94,7 +97,23 @@ def _read(ctx: ReadContext, extension: dict[str, Any], path: str) -> SharingRequ
                 "required",
             )
             return None
-    if basis is None and override is None:
-        ctx.issues.add(path, "names neither a lawful basis nor an override", "required")
+    withhold = None
+    if "withhold" in parts:
+        detail = _parts(parts["withhold"])
+        judgement = detail.get("moreDetrimentalJudgement", {}).get("valueString")
+        try:
+            withhold = Withhold(
+                by=detail.get("by", {}).get("valueString"), more_detrimental_judgement=judgement
+            )
+        except ValidationError:
+            ctx.issues.add(
+                f"{path}.extension('withhold')",
+                "a withhold names who decided (by) and, if given, a judgement of at least 10"
+                " characters",
+                "required",
+            )
+            return None
+    if basis is None and override is None and withhold is None:
+        ctx.issues.add(path, "names no lawful basis, override or withhold", "required")
         return None
-    return SharingRequest(lawful_basis=basis, override=override)
+    return SharingRequest(lawful_basis=basis, override=override, withhold=withhold)

@@ -95,3 +95,24 @@ def test_bad_requests_are_named(extension: dict[str, Any], element: str) -> None
     with pytest.raises(InvalidMessage) as caught:
         _parse(_with(extension))
     assert any(element in i.element for i in caught.value.issues)
+
+
+def test_withhold_is_read() -> None:
+    """A sender's withhold with its s16LA judgement."""
+    judgement = "Disclosure now would be more detrimental to the child."
+    message = _parse(
+        _with(
+            {
+                "extension": [
+                    {
+                        "url": "withhold",
+                        "extension": [
+                            {"url": "by", "valueString": "Care coordinator C. Example"},
+                            {"url": "moreDetrimentalJudgement", "valueString": judgement},
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    assert judgement == message.request.withhold.more_detrimental_judgement
