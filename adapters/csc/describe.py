@@ -255,6 +255,16 @@ MAPPING: tuple[MappingRow, ...] = (
         ),
     ),
     *_rows(
+        "consent-directive",
+        (
+            *_ENVELOPE,
+            ("decision, given_by", "consent.decision, given_by", "permit or deny; who gave it"),
+            ("recipients, purposes", "consent.recipients, purposes", "empty: any"),
+            ("start_date, end_date, recorded_at", "consent.period, recorded_at", ""),
+            ("consent_id", "(unmapped)", "the council's own record id"),
+        ),
+    ),
+    *_rows(
         "crisis-notice (out)",
         (
             ("child", "person with la-child-id of the recipient council", ""),

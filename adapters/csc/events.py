@@ -44,6 +44,13 @@ from adapters.csc.vocabulary import FamilyWord
 from schemas.facts import AbuseCategory
 from schemas.identifiers import NhsNumberStr
 
+PurposeCode = Literal[
+    "safeguarding-child",
+    "child-protection-conference",
+    "care-coordination",
+    "crisis-response",
+    "referral",
+]
 CouncilMeeting = Literal[
     "strategy-discussion", "initial-cp-conference", "review-cp-conference", "core-group"
 ]
@@ -210,3 +217,20 @@ class ReferralStatusMessage(Event):
         if value is None and info.data.get("status") == "allocated":
             raise ValueError("is required when the status is allocated")
         return value
+
+
+class ConsentDirective(Event):
+    """A consent decision the council holds about sharing the child's information (its consent
+    record): who gave it, permit or deny, to which organisations, for which purposes, when."""
+
+    message_type: Literal["consent-directive"]
+    consent_id: RecordId
+    decision: Literal["permit", "deny"]
+    given_by: Literal["competent-child", "parent", "local-authority-care-order"]
+    recipients: Annotated[tuple[OdsCode, ...], Field(max_length=50)] = ()  # empty: any
+    purposes: Annotated[tuple[PurposeCode, ...], Field(max_length=10)] = ()  # empty: any
+    start_date: date | None = None
+    end_date: date | None = None
+    recorded_at: AwareDatetime
+
+    _end_after_start = field_validator("end_date")(_not_before("start_date"))

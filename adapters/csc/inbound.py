@@ -16,6 +16,7 @@ from adapters.csc.child_record import ChildRecordMessage
 from adapters.csc.child_status import ChildStatusMessage
 from adapters.csc.events import (
     AllocatedWorkerChanged,
+    ConsentDirective,
     CpPlanEnded,
     CpPlanStarted,
     IcpcScheduled,
@@ -42,6 +43,7 @@ INBOUND: dict[str, type[BaseModel]] = {
     "meeting-invitation": MeetingInvitation,
     "meeting-reply": MeetingReply,
     "referral-status": ReferralStatusMessage,
+    "consent-directive": ConsentDirective,
 }
 _TYPES = ", ".join(f"'{name}'" for name in INBOUND)
 
@@ -85,6 +87,7 @@ def parse(body: bytes, partner: str, received_at: datetime) -> CanonicalMessage:
                 | MeetingInvitation()
                 | MeetingReply()
                 | ReferralStatusMessage()
+                | ConsentDirective()
             ):
                 return event_to_canonical(message, partner, received_at)
     except ValidationError as exc:

@@ -25,6 +25,7 @@ from adapters.csc.build import (
 from adapters.csc.common import ChildDetails
 from adapters.csc.events import (
     AllocatedWorkerChanged,
+    ConsentDirective,
     CpPlanEnded,
     CpPlanStarted,
     EpisodeEvent,
@@ -37,6 +38,8 @@ from adapters.csc.events import (
 )
 from adapters.csc.vocabulary import RELATIONSHIP_TO_ROLE
 from schemas.facts import (
+    Consent,
+    ConsentActor,
     FamilyRelationship,
     Meeting,
     MeetingKind,
@@ -56,6 +59,7 @@ from schemas.facts import (
     WorkerRole,
 )
 from schemas.identifiers import NhsNumber
+from schemas.labels import Purpose
 from schemas.message import CanonicalMessage, MessageKind
 
 CscEvent = (
@@ -67,6 +71,7 @@ CscEvent = (
     | MeetingInvitation
     | MeetingReply
     | ReferralStatusMessage
+    | ConsentDirective
 )
 
 
@@ -153,6 +158,23 @@ def event_to_canonical(event: CscEvent, partner: str, received_at: datetime) -> 
                 )
             out.add(referral)
             return out.message(MessageKind.REFERRAL_STATUS)
+        case ConsentDirective():
+            out.add(
+                Consent(
+                    id="consent-0",
+                    subject=CHILD,
+                    given_by=ConsentActor(event.given_by),
+                    decision=event.decision,
+                    recipients=event.recipients,
+                    purposes=tuple(Purpose(p) for p in event.purposes),
+                    period=Period(start=event.start_date, end=event.end_date)
+                    if event.start_date or event.end_date
+                    else None,
+                    recorded_at=event.recorded_at,
+                )
+            )
+            out.not_carried("$.consent_id")
+            return out.message(MessageKind.CONSENT_DIRECTIVE)
 
 
 def _plan(event: CpPlanStarted | CpPlanEnded, end: date | None) -> Plan:
