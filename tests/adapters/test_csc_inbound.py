@@ -633,7 +633,7 @@ def test_each_bad_element_is_named_without_its_value(
                 "$.message_type",
                 "must be one of 'child-status', 'child-record', 'allocated-worker-changed', "
                 "'section-47-started', 'icpc-scheduled', 'cp-plan-started', 'cp-plan-ended', "
-                "'meeting-invitation', 'meeting-reply', 'referral-status'",
+                "'meeting-invitation', 'meeting-reply', 'referral-status', 'consent-directive'",
                 "code-invalid",
             ),
         ),
