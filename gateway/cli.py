@@ -9,6 +9,8 @@
     joinedup openapi [FILE]
     joinedup policy simulate FILE --from PARTNER --to PARTNER [--purpose P] [--config FILE]
     joinedup policy dry-run --agreements DIR [--config FILE]
+    joinedup agreements check [DIR] [--config FILE]
+    joinedup agreements list [DIR] [--json] [--config FILE]
     joinedup import cin-census FILE... [--config FILE] [--no-progress]
     joinedup partners hash-key            (reads a key on standard input)
 
@@ -244,6 +246,81 @@ def _add_policy_commands(commands: Any) -> None:
     dry.set_defaults(run=_dry_run)
 
 
+def _agreements_source(args: argparse.Namespace) -> tuple[Path, dict[str, tuple[str, ...]] | None]:
+    """DIR, or the configured agreements directory; the partners when settings are in play."""
+    if args.directory is not None and args.config is None:
+        return Path(args.directory), None
+    settings = _settings(args)
+    partners = {p.id: tuple(p.organisations) for p in settings.partners}
+    return Path(args.directory) if args.directory else settings.agreements_dir, partners
+
+
+def _agreements_check(args: argparse.Namespace) -> int:
+    from gateway.policy.agreements import check_directory
+
+    directory, partners = _agreements_source(args)
+    checked = check_directory(directory, partners=partners)
+    for problem in checked.problems:
+        print(problem)
+    flows = sum(len(a.flows) for a in checked.agreements)
+    print(
+        f"{len(checked.files)} file(s), {len(checked.agreements)} valid agreement(s) with "
+        f"{flows} flow(s): {len(checked.errors)} problem(s), {len(checked.warnings)} warning(s)"
+    )
+    return 0 if checked.valid else 1
+
+
+def _agreements_list(args: argparse.Namespace) -> int:
+    import orjson
+
+    from gateway.policy.agreements import check_directory
+
+    directory, partners = _agreements_source(args)
+    checked = check_directory(directory, partners=partners)
+    for problem in checked.problems:
+        print(problem, file=sys.stderr)
+    flows = [(a, f) for a in checked.agreements for f in a.flows]
+    if args.json:
+        rows = [
+            {
+                "agreement": a.id,
+                "version": a.version,
+                "from": f.from_,
+                "to": f.to,
+                "message_kinds": [k.value for k in f.message_kinds],
+                "purposes": [p.value for p in f.purposes],
+            }
+            for a, f in flows
+        ]
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0 if checked.valid else 1
+    for a, f in flows:
+        kinds = ",".join(k.value for k in f.message_kinds)
+        purposes = ",".join(p.value for p in f.purposes)
+        print(f"{a.id} v{a.version} {f.from_} -> {f.to} kinds={kinds} purposes={purposes}")
+    return 0 if checked.valid else 1
+
+
+def _add_agreements_commands(commands: Any) -> None:
+    """`joinedup agreements check` and `joinedup agreements list`."""
+    agreements = commands.add_parser("agreements", help="data-sharing agreements").add_subparsers(
+        dest="agreements", required=True
+    )
+    check = agreements.add_parser(
+        "check", help="report every problem with file, line and reason (exit 0 valid, 1 not)"
+    )
+    listing = agreements.add_parser(
+        "list", help="one line per flow: agreement, version, from, to, message kinds, purposes"
+    )
+    listing.add_argument("--json", action="store_true", help="a JSON array, one object per flow")
+    for sub, run in ((check, _agreements_check), (listing, _agreements_list)):
+        sub.add_argument(
+            "directory", nargs="?", metavar="DIR", help="default: the configured agreements_dir"
+        )
+        sub.add_argument("--config", type=Path, help="YAML settings file")
+        sub.set_defaults(run=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
@@ -314,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     cin.set_defaults(run=_import_cin_census)
 
     _add_policy_commands(commands)
+    _add_agreements_commands(commands)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("output", nargs="?", default="-", help="file (default: standard output)")
