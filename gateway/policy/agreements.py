@@ -367,7 +367,7 @@ def _check_structure(out: _File, flow: Flow, node: yaml.Node, parties: Collectio
     label = f"flow {flow.id!r}"
     for end, key in ((flow.from_, "from"), (flow.to, "to")):
         if end not in parties:
-            known = ", ".join(parties) or "none"
+            known = ", ".join(dict.fromkeys(parties)) or "none"
             out.problem(
                 _line(_child(node, key) or node),
                 f"{label}: {key}: {end!r} is not a party to this agreement (parties: {known})",
