@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from schemas.agreement import FREE_TEXT_ELEMENTS, SENSITIVE_LABELS, Flow
 from schemas.disclosure import WithheldItem, WithheldReason
@@ -160,9 +160,21 @@ def minimise(
             cleared["element_labels"] = tuple(
                 item for item in fact.element_labels if item.element in permitted
             )
-        # model_copy(update=...) skips validation, which is right here: clearing to the field's
-        # own default cannot make a valid fact invalid.
-        kept.append(fact.model_copy(update=cleared) if cleared else fact)
+        checked: Fact = fact
+        if cleared:
+            # Clearing a field can break a rule that ties it to another (a meeting's responses
+            # must come from its participants): check the fact again, and if it can no longer
+            # stand, withhold it whole rather than send something inconsistent.
+            try:
+                checked = type(fact).model_validate({**dict(fact), **cleared})
+            except ValidationError:
+                withhold(
+                    name,
+                    WithheldReason.NOT_IN_AGREEMENT,
+                    f"{label} cannot be shared without the elements flow {flow.id} withholds.",
+                )
+                continue
+        kept.append(checked)
         disclosed.update(
             f"{name}.{f}" for f in permitted if getattr(fact, f) not in (None, (), frozenset())
         )
