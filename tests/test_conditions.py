@@ -276,3 +276,18 @@ def test_s16la_duty(
         result.flagged_for_review,
         result.s16la_judgement,
     )
+
+
+def test_para18_age_band_must_match_the_flow() -> None:
+    """A flow accepting Sch 1 para 18 for children refuses a request for an adult at risk."""
+    decision = _permit(ConsentRule.HONOUR_REFUSAL, para18=True)
+    adult = PARA18.model_copy(update={"age_band": AgeBand.ADULT_AT_RISK})
+    result = apply_conditions(
+        decision,
+        request=SharingRequest(lawful_basis=adult),
+        consents=(),
+        subject_is_child=False,
+        at=NOW,
+    )
+    assert "basis-not-accepted" == result.decision.reason_code
+    assert "child only" in result.decision.explanation

@@ -116,7 +116,14 @@ def _basis(decision: Decision, request: SharingRequest | None) -> LawfulBasis | 
                 f"Flow {flow.id} does not accept the lawful basis {asked.code}; it accepts "
                 f"{', '.join(sorted(accepted))}.",
             )
-        basis = asked
+        declared = next(b for b in flow.lawful_bases if b.code == asked.code)
+        if declared.age_band is not None and asked.age_band not in (None, declared.age_band):
+            return _refuse(
+                decision,
+                "basis-not-accepted",
+                f"Flow {flow.id} accepts {asked.code} for a {declared.age_band.value} only.",
+            )
+        basis = asked.model_copy(update={"age_band": asked.age_band or declared.age_band})
     if basis.dpa2018 is Dpa2018Condition.SAFEGUARDING and (
         basis.age_band is None or basis.no_consent_reason is None
     ):
