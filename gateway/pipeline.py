@@ -180,6 +180,16 @@ async def decide_all(ex: Exchange, services: Services) -> None:
     on_record = ex.snapshot.consents_of(ex.known.get(message.subject or "")) if ex.snapshot else []
     arriving = [f for f in message.facts if isinstance(f, Consent) and f.subject == message.subject]
     for candidate in ex.candidates:
+        if message.purpose is None:
+            # A disclosure is justified by its purpose (Caldicott 1): a message that names none
+            # is refused for every recipient, and the refusal is recorded.
+            refusal = Decision(
+                Outcome.REFUSE,
+                "purpose-missing",
+                "The message names no purpose of use; nothing is disclosed without one.",
+            )
+            ex.routed.append(Routed(candidate, refusal))
+            continue
         decision = decide(
             services.agreements,
             sender=message.provenance.organisation,

@@ -430,3 +430,15 @@ async def test_a_collection_is_a_record_update_from_the_partner(h: Harness) -> N
     received = [e for e in await h.entries() if e["event"] == "exchange.received"]
     assert "RX9" == received[0]["sender_organisation"]
     assert 1 == len(await _index_updates(h))
+
+
+async def test_a_message_without_a_purpose_is_refused_and_recorded(h: Harness) -> None:
+    """No purpose of use, no disclosure: refused for the recipient, and the refusal is in the ledger."""
+    assert 202 == (await h.post_csc(child_status())).status
+    bundle = crisis_bundle()
+    bundle["entry"][0]["resource"].pop("reason", None)
+    summary = await (await h.post_fhir(bundle)).json()
+    assert [("999", "refuse", "purpose-missing")] == [
+        (r["organisation"], r["outcome"], r["reason_code"]) for r in summary["recipients"]
+    ]
+    assert [] == h.council.received
