@@ -62,31 +62,40 @@ class DeliveryWorker:
         self._metrics = metrics
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
 
     async def start(self) -> None:
         """Start polling the outbox."""
         self._task = asyncio.create_task(self._run(), name="delivery-worker")
 
     async def stop(self) -> None:
-        """Stop after the current attempt."""
-        if self._task is not None:
+        """Stop after the current attempt: a database call is never cut off half-way (its driver
+        thread would answer a loop that has gone), and a delivery in flight is finished and
+        recorded. Cancelled only if it does not end within the delivery timeout."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), self._settings.timeout + 5)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._task = None
+        self._task = None
 
     def wake(self) -> None:
         """New rows were committed: look now rather than at the next poll."""
         self._wake.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 delivered = await self.run_once()
             except Exception:
                 log.exception("delivery_poll_failed")
                 delivered = 0
-            if delivered == 0:
+            if delivered == 0 and not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
