@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python -m benchmarks.exchange
 	$(BIN)/python -m benchmarks.fhir_parsing
 	$(BIN)/python -m benchmarks.cin_import
+	$(BIN)/python -m benchmarks.decisions
 
 lint-fix: install
 	$(BIN)/ruff check --fix .
