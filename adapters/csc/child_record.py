@@ -18,7 +18,7 @@ import datetime as dt
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 
 from adapters.csc.common import (
     Code,
@@ -27,6 +27,7 @@ from adapters.csc.common import (
     RecordId,
     Sex,
     Text,
+    not_before,
     not_before_start,
 )
 from adapters.csc.vocabulary import (
@@ -126,13 +127,7 @@ class ChildAndFamilyAssessment(Purgeable):
     authorisation_date: date | None = None
     factors: tuple[AssessmentFactor, ...] = ()
 
-    @field_validator("authorisation_date")
-    @classmethod
-    def _authorised_after_start(cls, value: date | None, info: ValidationInfo) -> date | None:
-        start = info.data.get("start_date")
-        if value is not None and isinstance(start, date) and value < start:
-            raise ValueError("must not be before start_date")
-        return value
+    _authorised_after_start = field_validator("authorisation_date")(not_before("start_date"))
 
 
 class ChildInNeedPlan(Dated):
@@ -148,13 +143,7 @@ class Section47Assessment(Dated):
     icpc_required_flag: bool | None = None
     icpc_date: date | None = None
 
-    @field_validator("icpc_date")
-    @classmethod
-    def _icpc_after_start(cls, value: date | None, info: ValidationInfo) -> date | None:
-        start = info.data.get("start_date")
-        if value is not None and isinstance(start, date) and value < start:
-            raise ValueError("must not be before start_date")
-        return value
+    _icpc_after_start = field_validator("icpc_date")(not_before("start_date"))
 
 
 class ChildProtectionPlan(Dated):
@@ -210,13 +199,7 @@ class SocialCareEpisode(Purgeable):
     closure_date: date | None = None
     closure_reason: ClosureReason | None = None
 
-    @field_validator("closure_date")
-    @classmethod
-    def _closed_after_referral(cls, value: date | None, info: ValidationInfo) -> date | None:
-        referral = info.data.get("referral_date")
-        if value is not None and isinstance(referral, date) and value < referral:
-            raise ValueError("must not be before referral_date")
-        return value
+    _closed_after_referral = field_validator("closure_date")(not_before("referral_date"))
 
 
 class ChildRecordMessage(Envelope):

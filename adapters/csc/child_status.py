@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import ValidationInfo, field_validator
+from pydantic import field_validator
 
 from adapters.csc.common import (
     ChildDetails,
@@ -20,6 +20,7 @@ from adapters.csc.common import (
     OutOfHours,
     Text,
     Worker,
+    not_before,
     not_before_start,
 )
 from adapters.csc.vocabulary import FamilyWord
@@ -64,13 +65,7 @@ class SocialCareEpisode(CscModel):
     child_protection_plans: tuple[ChildProtectionPlan, ...] = ()
     closure_date: date | None = None
 
-    @field_validator("closure_date")
-    @classmethod
-    def _closed_after_referral(cls, value: date | None, info: ValidationInfo) -> date | None:
-        referral = info.data.get("referral_date")
-        if value is not None and isinstance(referral, date) and value < referral:
-            raise ValueError("must not be before referral_date")
-        return value
+    _closed_after_referral = field_validator("closure_date")(not_before("referral_date"))
 
 
 class FamilyMember(CscModel):

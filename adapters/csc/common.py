@@ -7,6 +7,7 @@ fields are refused (``extra="forbid"``), never silently dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Literal
 
@@ -31,12 +32,19 @@ class CscModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-def not_before_start(value: date | None, info: ValidationInfo) -> date | None:
-    """A field validator: an end date is not before the model's ``start_date``."""
-    start = info.data.get("start_date")
-    if value is not None and isinstance(start, date) and value < start:
-        raise ValueError("must not be before start_date")
-    return value
+def not_before(field: str) -> Callable[[date | None, ValidationInfo], date | None]:
+    """A field validator: the value is not before the model's ``field``."""
+
+    def check(value: date | None, info: ValidationInfo) -> date | None:
+        earlier = info.data.get(field)
+        if value is not None and isinstance(earlier, date) and value < earlier:
+            raise ValueError(f"must not be before {field}")
+        return value
+
+    return check
+
+
+not_before_start = not_before("start_date")
 
 
 class ChildDetails(CscModel):

@@ -18,7 +18,6 @@ are the SSD's columns without their table prefix (``ssd_s47_enquiry.s47e_s47_sta
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Literal
 
@@ -39,6 +38,7 @@ from adapters.csc.common import (
     RecordId,
     Text,
     Worker,
+    not_before,
 )
 from adapters.csc.vocabulary import FamilyWord
 from schemas.facts import AbuseCategory
@@ -56,18 +56,6 @@ CouncilMeeting = Literal[
 ]
 # The RoleKind values of a trust worker a council may invite.
 TrustRole = Literal["care-coordinator", "amhp", "safeguarding-lead-adults", "link-worker"]
-
-
-def _not_before(field: str) -> Callable[[date | None, ValidationInfo], date | None]:
-    """A field validator: the value is not before the model's ``field``."""
-
-    def check(value: date | None, info: ValidationInfo) -> date | None:
-        earlier = info.data.get(field)
-        if value is not None and isinstance(earlier, date) and value < earlier:
-            raise ValueError(f"must not be before {field}")
-        return value
-
-    return check
 
 
 class Event(Envelope):
@@ -94,7 +82,7 @@ class AllocatedWorkerChanged(Event):
     worker_change_reason: Text | None = None
     out_of_hours: OutOfHours | None = None
 
-    _end = field_validator("involvement_end_date")(_not_before("involvement_start_date"))
+    _end = field_validator("involvement_end_date")(not_before("involvement_start_date"))
 
 
 class Section47Started(EpisodeEvent):
@@ -103,7 +91,7 @@ class Section47Started(EpisodeEvent):
     message_type: Literal["section-47-started"]
     s47_start_date: date
 
-    _start = field_validator("s47_start_date")(_not_before("referral_date"))
+    _start = field_validator("s47_start_date")(not_before("referral_date"))
 
 
 class IcpcScheduled(EpisodeEvent):
@@ -115,8 +103,8 @@ class IcpcScheduled(EpisodeEvent):
     icpc_target_date: date | None = None
     icpc_date: date
 
-    _start = field_validator("s47_start_date")(_not_before("referral_date"))
-    _date = field_validator("icpc_date")(_not_before("s47_start_date"))
+    _start = field_validator("s47_start_date")(not_before("referral_date"))
+    _date = field_validator("icpc_date")(not_before("s47_start_date"))
 
 
 class CpPlanStarted(EpisodeEvent):
@@ -139,7 +127,7 @@ class CpPlanEnded(EpisodeEvent):
     cp_plan_latest_category: AbuseCategory | None = None
     unborn: bool = False
 
-    _end = field_validator("cp_plan_end_date")(_not_before("cp_plan_start_date"))
+    _end = field_validator("cp_plan_end_date")(not_before("cp_plan_start_date"))
 
 
 class Invitee(CscModel):
@@ -233,4 +221,4 @@ class ConsentDirective(Event):
     end_date: date | None = None
     recorded_at: AwareDatetime
 
-    _end_after_start = field_validator("end_date")(_not_before("start_date"))
+    _end_after_start = field_validator("end_date")(not_before("start_date"))
