@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -229,11 +229,12 @@ async def minimise_all(ex: Exchange, services: Services) -> None:
             continue
         partner = services.settings.partner_for_organisation(routed.candidate.organisation)
         if partner is None:
-            routed.decision = Decision(
-                Outcome.REFUSE,
-                "recipient-not-connected",
-                f"Organisation {routed.candidate.organisation} has no partner system configured "
-                "to receive it.",
+            routed.decision = replace(
+                decision,
+                outcome=Outcome.REFUSE,
+                reason_code="recipient-not-connected",
+                explanation=f"Organisation {routed.candidate.organisation} has no partner system "
+                "configured to receive it.",
             )
             continue
         withhold = routed.conditions.withhold_classes if routed.conditions else frozenset()
@@ -281,11 +282,12 @@ async def render_all(ex: Exchange, services: Services) -> None:
             # One recipient's format failing must not lose the exchange for the others: this
             # recipient is refused, with the adapter's reason (which names rules, not content).
             routed.disclosure = None
-            routed.decision = Decision(
-                Outcome.REFUSE,
-                "render-failed",
-                f"The recipient's format ({partner.format}) cannot carry this disclosure: "
-                f"{exc.detail}",
+            routed.decision = replace(
+                routed.decision,
+                outcome=Outcome.REFUSE,
+                reason_code="render-failed",
+                explanation=f"The recipient's format ({partner.format}) cannot carry this "
+                f"disclosure: {exc.detail}",
             )
             continue
         routed.outbox_id = str(uuid.uuid4())

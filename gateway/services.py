@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.base import Adapter
+from gateway.policy.engine import AgreementSet
 from gateway.settings import Settings
 from gateway.store.committer import GroupCommitter
 from gateway.store.reader import Reader
-from schemas.agreement import Agreement
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,5 +21,5 @@ class Services:
     engine: AsyncEngine
     committer: GroupCommitter
     reader: Reader
-    agreements: list[Agreement]
+    agreements: AgreementSet
     adapters: dict[str, Adapter]

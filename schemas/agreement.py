@@ -81,7 +81,6 @@ ELEMENT_PRESETS: dict[str, tuple[str, ...]] = {
     ),
     "risk-summary": (
         "risk.subject",
-        "risk.category",
         "risk.period",
     ),
     "referral": (
@@ -99,7 +98,6 @@ ELEMENT_PRESETS: dict[str, tuple[str, ...]] = {
         "referral.consent_given",
         "referral.reference",
         "risk.subject",
-        "risk.category",
         "risk.period",
         "worker-role.*",
         "worker.name",
@@ -161,12 +159,15 @@ FREE_TEXT_ELEMENTS: frozenset[str] = frozenset(
         "crisis-event.reason",
         "crisis-event.location",
         "risk.summary",
+        "risk.category",  # a Flag's category text or display: worded by whoever raised it
         "referral.concerns",
         "referral.basis_without_consent",
         "meeting.location",
         "social-care-episode.closure_reason",
     }
 )
+# Not free text (docs/ig-officers.md says why): team names (an organisational unit to reach, not
+# a person), code displays (the code system's words), a section 47 outcome (a code).
 
 
 class ConsentRule(StrEnum):

@@ -67,6 +67,9 @@ class _Fact(CanonicalModel):
         return self
 
 
+FactBase = _Fact  # the base of every fact class (for code that inspects the classes' rules)
+
+
 class Person(_Fact):
     """A parent, carer or child, with typed identifiers."""
 

@@ -55,15 +55,7 @@ def _permit(consent: ConsentRule, *, para18: bool = False, overrides: bool = Fal
             "allow_override": overrides,
         }
     )
-    return Decision(
-        base.outcome,
-        base.reason_code,
-        base.explanation,
-        base.agreement,
-        flow,
-        base.purpose,
-        base.lawful_basis,
-    )
+    return replace(base, flow=flow)
 
 
 def _consent(

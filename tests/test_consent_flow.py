@@ -104,6 +104,17 @@ async def test_a_recorded_refusal_is_honoured_and_para18_overrides_it_flagged(
         assert [("999", "refuse", "consent-refused")] == [
             (r["organisation"], r["outcome"], r["reason_code"]) for r in summary["recipients"]
         ]
+        refused = (await _decisions(h))[-1]
+        # A refusal is as visible as a share: it names the agreement, flow, purpose and the
+        # directive that refused.
+        assert ("demo-trust-council", 1, "crisis-notice", "safeguarding-child") == (
+            refused["agreement_id"],
+            refused["agreement_version"],
+            refused["flow_id"],
+            refused["purpose"],
+        )
+        assert refused["consent_ref"] is not None
+        assert refused["consent_ref"] in refused["explanation"]
 
         urgent = crisis.model_copy(update={"request": SharingRequest(lawful_basis=PARA18)})
         summary = await _send(h, urgent)
@@ -115,7 +126,9 @@ async def test_a_recorded_refusal_is_honoured_and_para18_overrides_it_flagged(
             last["flagged_for_review"],
             last["lawful_basis"],
         )
-        assert last["consent_ref"] is not None
+        assert last["consent_ref"] == refused["consent_ref"]
+        # The explanation names the basis the share rests on, not the flow's first one.
+        assert "on the lawful basis art6(1)(e)+art9(2)(g)+sch1-para18" in last["explanation"]
         assert 1 == len(await h.council.wait_for(1))
 
 

@@ -201,9 +201,18 @@ def test_third_party_identities_are_protected() -> None:
 
 
 def test_free_text_needs_naming_element_by_element() -> None:
-    """`risk.*` does not reach the free-text summary; `risk.summary` named explicitly does."""
-    risk = Risk(id="r", subject="mum", summary="free text that could name anyone", category="x")
+    """`risk.*` does not reach the free-text summary or category; each named explicitly does."""
+    risk = Risk(
+        id="r", subject="mum", summary="free text that could name anyone", category="worded too"
+    )
     by_wildcard = minimise((risk,), _flow_with(preset=None, elements=("risk.*",)))
     assert () == by_wildcard.facts
-    named = minimise((risk,), _flow_with(preset=None, elements=("risk.*", "risk.summary")))
-    assert (risk,) == named.facts
+    summary_only = minimise((risk,), _flow_with(preset=None, elements=("risk.*", "risk.summary")))
+    (kept,) = summary_only.facts
+    assert isinstance(kept, Risk)
+    assert (None, risk.summary) == (kept.category, kept.summary)
+    assert [("risk.category", "not-in-agreement")] == [
+        (w.element, w.reason_code) for w in summary_only.withheld
+    ]
+    both = ("risk.*", "risk.summary", "risk.category")
+    assert (risk,) == minimise((risk,), _flow_with(preset=None, elements=both)).facts

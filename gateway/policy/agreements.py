@@ -46,6 +46,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from gateway.errors import ConfigurationError
+from gateway.policy.engine import AgreementSet
 from schemas.agreement import (
     DEFER_CROSS_CHECKS,
     ELEMENT_PRESETS,
@@ -727,11 +728,12 @@ def check_agreements(
     return list(checked.agreements), list(checked.problems)
 
 
-def load_agreements(directory: Path) -> list[Agreement]:
-    """Every agreement in ``directory``; ConfigurationError listing every error otherwise."""
+def load_agreements(directory: Path) -> AgreementSet:
+    """Every agreement in ``directory``, indexed for ``decide``; ConfigurationError listing every
+    error otherwise."""
     checked = check_directory(directory)
     if not checked.valid:
         raise ConfigurationError(
             "invalid agreements:\n" + "\n".join(str(p) for p in checked.errors)
         )
-    return list(checked.agreements)
+    return AgreementSet(checked.agreements)

@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from gateway.policy.engine import Decision, Outcome
+from gateway.policy.engine import Decision, Outcome, permit_explanation
 from schemas.agreement import ConsentRule
 from schemas.facts import Consent, ConsentActor
 from schemas.labels import Dpa2018Condition, LawfulBasis, Purpose
-from schemas.request import SharingRequest
+from schemas.request import Override, SharingRequest
 
 # Purposes to which the s16LA duty applies: safeguarding and promoting the welfare of children.
 SAFEGUARDING_PURPOSES = frozenset(
@@ -97,8 +97,25 @@ def _day(value: datetime | date | None) -> date | None:
     return value.date() if isinstance(value, datetime) else value
 
 
-def _refuse(decision: Decision, code: str, why: str) -> Conditions:
-    return Conditions(Decision(Outcome.REFUSE, code, why))
+def _refuse(
+    decision: Decision,
+    code: str,
+    why: str,
+    *,
+    basis: LawfulBasis | None = None,
+    consent: Consent | None = None,
+    s16la_judgement: str | None = None,
+) -> Conditions:
+    """A refusal that still names the agreement, flow and purpose it was decided under, the
+    basis asked for (or the flow's) and the consent directive that refused, for the audit trail."""
+    refusal = replace(
+        decision,
+        outcome=Outcome.REFUSE,
+        reason_code=code,
+        explanation=why,
+        lawful_basis=basis or decision.lawful_basis,
+    )
+    return Conditions(refusal, consent=consent, s16la_judgement=s16la_judgement)
 
 
 def _basis(decision: Decision, request: SharingRequest | None) -> LawfulBasis | Conditions:
@@ -115,6 +132,7 @@ def _basis(decision: Decision, request: SharingRequest | None) -> LawfulBasis | 
                 "basis-not-accepted",
                 f"Flow {flow.id} does not accept the lawful basis {asked.code}; it accepts "
                 f"{', '.join(sorted(accepted))}.",
+                basis=asked,
             )
         declared = next(b for b in flow.lawful_bases if b.code == asked.code)
         if declared.age_band is not None and asked.age_band not in (None, declared.age_band):
@@ -122,6 +140,7 @@ def _basis(decision: Decision, request: SharingRequest | None) -> LawfulBasis | 
                 decision,
                 "basis-not-accepted",
                 f"Flow {flow.id} accepts {asked.code} for a {declared.age_band.value} only.",
+                basis=asked,
             )
         basis = asked.model_copy(update={"age_band": asked.age_band or declared.age_band})
     if basis.dpa2018 is Dpa2018Condition.SAFEGUARDING and (
@@ -133,6 +152,7 @@ def _basis(decision: Decision, request: SharingRequest | None) -> LawfulBasis | 
             "Sharing without consent under DPA 2018 Sch 1 para 18 must name the subject's age "
             "band (child or adult at risk) and why consent was not sought (it cannot be given; "
             "it cannot reasonably be obtained; seeking it would prejudice the protection).",
+            basis=basis,
         )
     return basis
 
@@ -149,18 +169,14 @@ def _withholding(
         judgement = withhold.more_detrimental_judgement
         if judgement is None:
             return None  # the duty applies: share, flagged (see apply_conditions)
-        return Conditions(
-            Decision(
-                Outcome.REFUSE,
-                "withheld-s16la",
-                f"Withheld by {withhold.by} under Children Act 2004 s16LA: disclosure judged "
-                "more detrimental to the child than not disclosing (judgement recorded).",
-            ),
+        return _refuse(
+            decision,
+            "withheld-s16la",
+            f"Withheld by {withhold.by} under Children Act 2004 s16LA: disclosure judged "
+            "more detrimental to the child than not disclosing (judgement recorded).",
             s16la_judgement=judgement,
         )
-    return Conditions(
-        Decision(Outcome.REFUSE, "withheld-by-sender", f"Withheld by {withhold.by}, the sender.")
-    )
+    return _refuse(decision, "withheld-by-sender", f"Withheld by {withhold.by}, the sender.")
 
 
 def apply_conditions(
@@ -202,7 +218,47 @@ def apply_conditions(
     if refusal is not None:
         return refusal
     flagged = override is not None or (refusing and without_consent) or duty_overrides_withhold
+    explanation = _explain(
+        decision,
+        basis,
+        override=override,
+        against_refusal=refusing and without_consent,
+        duty_overrides_withhold=duty_overrides_withhold,
+        directive=directive,
+        ignored=ignored,
+    )
+    withhold = frozenset(directive.element_classes) if partial and directive else frozenset()
+    return Conditions(
+        replace(decision, lawful_basis=basis, explanation=explanation),
+        consent=directive,
+        ignored=tuple(ignored),
+        withhold_classes=withhold,
+        flagged_for_review=flagged,
+    )
+
+
+def _explain(
+    decision: Decision,
+    basis: LawfulBasis,
+    *,
+    override: Override | None,
+    against_refusal: bool,
+    duty_overrides_withhold: bool,
+    directive: Consent | None,
+    ignored: Sequence[str],
+) -> str:
+    """The permit's explanation, with what the conditions added to it."""
+    flow = decision.flow
+    if flow is None:
+        raise ValueError("a permit names its flow")
     explanation = decision.explanation
+    if decision.lawful_basis is not None and basis.code != decision.lawful_basis.code:
+        # The share rests on the basis the sender named, not the flow's first: say so.
+        if decision.agreement is None or decision.kind is None or decision.purpose is None:
+            raise ValueError("a permit names its agreement, kind and purpose")
+        explanation = permit_explanation(
+            decision.agreement, flow, decision.kind, decision.purpose, basis
+        )
     if duty_overrides_withhold:
         explanation += (
             " The sender asked to withhold without recording that disclosure would be more"
@@ -214,7 +270,7 @@ def apply_conditions(
             f" Urgent override ({override.reason_code.value}) approved by {override.approver};"
             " flagged for IG review."
         )
-    elif refusing and without_consent:
+    elif against_refusal:
         explanation += (
             " Shared without consent under DPA 2018 Sch 1 para 18 although a refusal is on"
             " record; flagged for IG review."
@@ -223,14 +279,7 @@ def apply_conditions(
         explanation += f" Consent directive in force: {directive.id} ({directive.decision})."
     if ignored:
         explanation += " " + "; ".join(ignored) + "."
-    withhold = frozenset(directive.element_classes) if partial and directive else frozenset()
-    return Conditions(
-        replace(decision, lawful_basis=basis, explanation=explanation),
-        consent=directive,
-        ignored=tuple(ignored),
-        withhold_classes=withhold,
-        flagged_for_review=flagged,
-    )
+    return explanation
 
 
 def _counting(
@@ -261,6 +310,7 @@ def _consent_refusal(
             f"Flow {flow.id} shares only with consent, and no consent to share with "
             f"{flow.to} for this purpose is on record"
             + (" (it was refused or withdrawn)." if refusing else "."),
+            consent=directive,
         )
     if flow.consent is ConsentRule.HONOUR_REFUSAL and refusing and not partial:
         return _refuse(
@@ -268,5 +318,6 @@ def _consent_refusal(
             "consent-refused",
             f"Consent to share with {flow.to} for this purpose was refused or withdrawn "
             f"(directive {directive.id if directive else ''}); flow {flow.id} honours it.",
+            consent=directive,
         )
     return None

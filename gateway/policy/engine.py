@@ -8,8 +8,10 @@ for refusing, in plain English for the IG officer reading the audit trail.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import overload
 
 from schemas.agreement import Agreement, Flow
 from schemas.labels import LawfulBasis, Purpose
@@ -42,14 +44,66 @@ class Decision:
     flow: Flow | None = None
     purpose: Purpose | None = None
     lawful_basis: LawfulBasis | None = None
+    kind: MessageKind | None = None
 
     @property
     def permitted(self) -> bool:
         return self.outcome is Outcome.PERMIT
 
 
+class AgreementSet(Sequence[Agreement]):
+    """The agreements in force, with their flows indexed by (from, to) for ``decide``.
+
+    A sequence of agreements like the list it is built from; the index only saves ``decide`` from
+    scanning every flow of every agreement on each request (with 500 flows the scan was most of
+    its cost). Order is kept: for one (from, to), flows are tried in file order, as before.
+    """
+
+    __slots__ = ("_agreements", "_between")
+
+    def __init__(self, agreements: Iterable[Agreement] = ()) -> None:
+        self._agreements = tuple(agreements)
+        between: dict[tuple[str, str], list[tuple[Agreement, Flow]]] = {}
+        for agreement in self._agreements:
+            for flow in agreement.flows:
+                between.setdefault((flow.from_, flow.to), []).append((agreement, flow))
+        self._between = {key: tuple(pairs) for key, pairs in between.items()}
+
+    def between(self, sender: str, recipient: str) -> tuple[tuple[Agreement, Flow], ...]:
+        """Every (agreement, flow) from ``sender`` to ``recipient``, in file order."""
+        return self._between.get((sender, recipient), ())
+
+    @overload
+    def __getitem__(self, index: int) -> Agreement: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Agreement]: ...
+    def __getitem__(self, index: int | slice) -> Agreement | Sequence[Agreement]:
+        return self._agreements[index]
+
+    def __len__(self) -> int:
+        return len(self._agreements)
+
+    def __iter__(self) -> Iterator[Agreement]:
+        return iter(self._agreements)
+
+    def __repr__(self) -> str:
+        return f"AgreementSet({[f'{a.id} v{a.version}' for a in self._agreements]})"
+
+
+def permit_explanation(
+    agreement: Agreement, flow: Flow, kind: MessageKind, purpose: Purpose, basis: LawfulBasis
+) -> str:
+    """Why a flow permits a share, in words (the basis is the one the share actually rests on)."""
+    return (
+        f"Agreement {agreement.id} v{agreement.version}, flow {flow.id}, permits "
+        f"{kind.value} messages from {flow.from_} to {flow.to} for the purpose "
+        f"{purpose.value}, on the lawful basis {basis.code}; only the elements the flow "
+        "names are shared."
+    )
+
+
 def decide(
-    agreements: list[Agreement],
+    agreements: Sequence[Agreement],
     *,
     sender: str,
     recipient: str,
@@ -57,12 +111,8 @@ def decide(
     purpose: Purpose | None,
 ) -> Decision:
     """Find the flow that permits this disclosure, or refuse (default deny)."""
-    between = [
-        (agreement, flow)
-        for agreement in agreements
-        for flow in agreement.flows
-        if flow.from_ == sender and flow.to == recipient
-    ]
+    index = agreements if isinstance(agreements, AgreementSet) else AgreementSet(agreements)
+    between = index.between(sender, recipient)
     if not between:
         return Decision(
             Outcome.REFUSE,
@@ -84,14 +134,12 @@ def decide(
             return Decision(
                 Outcome.PERMIT,
                 "flow-permits",
-                f"Agreement {agreement.id} v{agreement.version}, flow {flow.id}, permits "
-                f"{kind.value} messages from {sender} to {recipient} for the purpose "
-                f"{chosen.value}, on the lawful basis {basis.code}; only the elements the flow "
-                "names are shared.",
+                permit_explanation(agreement, flow, kind, chosen, basis),
                 agreement,
                 flow,
                 chosen,
                 basis,
+                kind,
             )
     declared = purpose.value if purpose is not None else "(none)"
     return Decision(

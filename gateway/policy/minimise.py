@@ -18,11 +18,15 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.agreement import FREE_TEXT_ELEMENTS, SENSITIVE_LABELS, Flow
 from schemas.disclosure import WithheldItem, WithheldReason
-from schemas.facts import Fact
+from schemas.facts import Fact, FactBase
 from schemas.labels import SecurityLabels
 
 # Fields every fact keeps: they carry structure and labels, not content.
 _STRUCTURAL = frozenset({"id", "fact", "labels", "element_labels"})
+
+# The rules every fact class inherits (element labels must name fields): clearing fields to their
+# defaults and filtering the labels to kept fields cannot break them.
+_BASE_RULES = FactBase.__pydantic_decorators__
 
 _FACT_NAMES = {
     "diagnosis": "the diagnosis",
@@ -47,11 +51,17 @@ class _Shape:
     fields: frozenset[str]
     required: frozenset[str]
     defaults: dict[str, object]
+    # Whether the class has rules tying fields together (model validators beyond the base
+    # class's check that element labels name fields, or field validators that may read other
+    # fields): only then can clearing a field leave a fact that no longer stands.
+    cross_field: bool
 
 
 @cache
 def _shape(cls: type[BaseModel]) -> _Shape:
     fields = {name: info for name, info in cls.model_fields.items() if name not in _STRUCTURAL}
+    decorators = cls.__pydantic_decorators__
+    own_rules = set(decorators.model_validators) - set(_BASE_RULES.model_validators)
     return _Shape(
         frozenset(fields),
         frozenset(name for name, info in fields.items() if info.is_required()),
@@ -60,6 +70,7 @@ def _shape(cls: type[BaseModel]) -> _Shape:
             for name, info in fields.items()
             if not info.is_required()
         },
+        bool(own_rules or decorators.field_validators),
     )
 
 
@@ -67,6 +78,23 @@ def _excluded(labels: SecurityLabels, flow: Flow) -> list[str]:
     # SECURITY: sensitive labels are denied unless the flow permits them; others only if excluded.
     blocked = (SENSITIVE_LABELS - flow.permit_labels) | flow.exclude_labels
     return sorted(label.value for label in labels.sensitivity & blocked)
+
+
+def _cleared(fact: Fact, cleared: dict[str, object], shape: _Shape) -> Fact | None:
+    """``fact`` with ``cleared`` fields back at their defaults; None if it can no longer stand."""
+    if not cleared:
+        return fact
+    if not shape.cross_field:
+        # Every cleared field goes back to its declared default, which is valid on its own, and
+        # the kept element labels still name fields: nothing to check again.
+        return fact.model_copy(update=cleared)
+    # Clearing a field can break a rule that ties it to another (a meeting's responses must come
+    # from its participants): check the fact again; if it can no longer stand, the caller
+    # withholds it whole rather than send something inconsistent.
+    try:
+        return type(fact).model_validate({**dict(fact), **cleared})
+    except ValidationError:
+        return None
 
 
 def minimise(
@@ -160,20 +188,14 @@ def minimise(
             cleared["element_labels"] = tuple(
                 item for item in fact.element_labels if item.element in permitted
             )
-        checked: Fact = fact
-        if cleared:
-            # Clearing a field can break a rule that ties it to another (a meeting's responses
-            # must come from its participants): check the fact again, and if it can no longer
-            # stand, withhold it whole rather than send something inconsistent.
-            try:
-                checked = type(fact).model_validate({**dict(fact), **cleared})
-            except ValidationError:
-                withhold(
-                    name,
-                    WithheldReason.NOT_IN_AGREEMENT,
-                    f"{label} cannot be shared without the elements flow {flow.id} withholds.",
-                )
-                continue
+        checked = _cleared(fact, cleared, shape)
+        if checked is None:
+            withhold(
+                name,
+                WithheldReason.NOT_IN_AGREEMENT,
+                f"{label} cannot be shared without the elements flow {flow.id} withholds.",
+            )
+            continue
         kept.append(checked)
         disclosed.update(
             f"{name}.{f}" for f in permitted if getattr(fact, f) not in (None, (), frozenset())
