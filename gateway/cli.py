@@ -109,6 +109,31 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _verify_proof_file(args: argparse.Namespace, kind: str) -> int:
+    from gateway.audit.merkle import ProofError
+    from gateway.audit.proofs import check_consistency, check_inclusion, load
+
+    try:
+        document = load(Path(args.file).read_bytes())
+        (check_inclusion if kind == "inclusion" else check_consistency)(document)
+    except OSError as exc:
+        print(f"{args.file}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ProofError as exc:
+        print(f"{args.file}: {kind} proof INVALID: {exc}")
+        return 1
+    print(f"{args.file}: {kind} proof valid")
+    return 0
+
+
+def _audit_verify_receipt(args: argparse.Namespace) -> int:
+    return _verify_proof_file(args, "inclusion")
+
+
+def _audit_verify_consistency(args: argparse.Namespace) -> int:
+    return _verify_proof_file(args, "consistency")
+
+
 def _schemas_export(args: argparse.Namespace) -> int:
     from schemas.export import export_schemas
 
@@ -354,6 +379,20 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit.add_parser("verify", help="verify the whole ledger (exit 0 intact, 1 not)")
     verify.add_argument("--config", type=Path)
     verify.set_defaults(run=_audit_verify)
+    receipt = audit.add_parser(
+        "verify-receipt",
+        help="verify one inclusion proof (leafIdx, treeSize, root, leafHash, proof): exit 0 "
+        "valid, 1 invalid; no server needed",
+    )
+    receipt.add_argument("file", type=Path)
+    receipt.set_defaults(run=_audit_verify_receipt)
+    consistency = audit.add_parser(
+        "verify-consistency",
+        help="verify one consistency proof (size1, size2, root1, root2, proof): exit 0 valid, "
+        "1 invalid; no server needed",
+    )
+    consistency.add_argument("file", type=Path)
+    consistency.set_defaults(run=_audit_verify_consistency)
 
     schemas = commands.add_parser("schemas", help="canonical model schemas").add_subparsers(
         dest="schemas", required=True
