@@ -3,6 +3,15 @@
 Fact ids are built from positions and fixed names (``person-child``, ``worker-role-1-1``), never
 from record ids, which travel inside disclosures. What a message says that the canonical model
 cannot carry is listed in ``CanonicalMessage.unmapped``, by JSON path and reason, never by value.
+
+The envelope's ``sharing_request`` becomes ``CanonicalMessage.request`` exactly as the FHIR
+adapter reads its sharing-request extension, so the policy treats both formats alike.
+
+Third parties: a person a message names who is neither the child nor, by what the message says,
+one of the child's parents or carers (a ``family[]`` member or an invited trust worker's person
+whose ``relationship`` is ``other``, or an invitee whose relationship is not given) is a third
+party to the safeguarding purpose, as the FHIR adapter's related people who are not the subject's
+child are: the Person fact is labelled ``3RDPARTY`` so that policy can protect their identity.
 """
 
 from __future__ import annotations
@@ -11,8 +20,9 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from adapters.csc.common import CscModel, Envelope, OutOfHours
+from adapters.csc.common import SharingRequest as RequestIn
 from adapters.csc.common import Worker as WorkerIn
-from adapters.csc.vocabulary import SEX_TO_CANONICAL
+from adapters.csc.vocabulary import PARENT_OR_CARER, SEX_TO_CANONICAL, FamilyWord
 from schemas.facts import (
     ContactPoint,
     Fact,
@@ -26,8 +36,10 @@ from schemas.facts import (
     WorkerRole,
 )
 from schemas.identifiers import LaChildId, NhsNumber, PersonIdentifier, SweRegistration, Upn
+from schemas.labels import LawfulBasis, SecurityLabels, Sensitivity
 from schemas.message import CanonicalMessage, MessageKind, Unmapped
 from schemas.provenance import Provenance
+from schemas.request import Override, SharingRequest, Withhold
 
 SOURCE_FORMAT = "csc"
 CHILD = "person-child"
@@ -39,6 +51,42 @@ PURGED = "purged: the canonical model carries no deletions"
 CP_LATEST = "the canonical plan carries one category: the initial one"
 REPLY_COMMENT = "the canonical meeting response has no comment"
 _REASONS = {"postcode": "placement addresses are not carried (the minimum necessary)"}
+THIRD_PARTY = SecurityLabels(sensitivity=frozenset({Sensitivity.THIRDPARTY}))
+NOT_THIRD_PARTY = SecurityLabels()
+
+
+def family_labels(relationship: FamilyWord | None) -> SecurityLabels:
+    """The labels of a person the message links to the child: ``3RDPARTY`` unless the message
+    says they are the child's parent or carer."""
+    return NOT_THIRD_PARTY if relationship in PARENT_OR_CARER else THIRD_PARTY
+
+
+def sharing_request(given: RequestIn | None) -> SharingRequest | None:
+    """The canonical request, built as the FHIR adapter builds it from its extension."""
+    if given is None:
+        return None
+    basis = None
+    if given.lawful_basis is not None:
+        basis = LawfulBasis.from_code(given.lawful_basis).model_copy(
+            update={"age_band": given.age_band, "no_consent_reason": given.no_consent_reason}
+        )
+    override = given.override
+    withhold = given.withhold
+    return SharingRequest(
+        lawful_basis=basis,
+        override=None
+        if override is None
+        else Override(
+            reason_code=override.reason,
+            justification=override.justification,
+            approver=override.approver,
+        ),
+        withhold=None
+        if withhold is None
+        else Withhold(
+            by=withhold.by, more_detrimental_judgement=withhold.more_detrimental_judgement
+        ),
+    )
 
 
 class Builder:
@@ -83,6 +131,7 @@ class Builder:
             ),
             sent_at=e.sent_at,
             unmapped=tuple(self.unmapped),
+            request=sharing_request(e.sharing_request),
         )
 
 

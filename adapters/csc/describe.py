@@ -20,6 +20,26 @@ _ENVELOPE = (
     ("sent_at", "message.sent_at", "a date-time with a time zone"),
     ("la_code", "provenance.organisation + organisation (local-authority)", "DfE LA code"),
     ("la_child_id", f"{_CHILD}.identifiers[la-child-id]", "namespaced by la_code"),
+    (
+        "sharing_request.lawful_basis, age_band, no_consent_reason",
+        "message.request.lawful_basis (+ age_band, no_consent_reason)",
+        "a lawful basis code (art6(1)(e)+art9(2)(g)+sch1-para18); as the FHIR sharing-request"
+        " extension; optional, a Joined-up addition",
+    ),
+    (
+        "sharing_request.override.reason, justification, approver",
+        "message.request.override.reason_code, justification, approver",
+        "an urgent override; only where the flow allows overrides, always flagged for review",
+    ),
+    (
+        "sharing_request.withhold.by, more_detrimental_judgement",
+        "message.request.withhold",
+        "the council's decision not to share (Children Act 2004 s16LA)",
+    ),
+)
+_THIRD_PARTY = (
+    "a person the message does not name as the child's parent or carer is a third party:"
+    " labelled 3RDPARTY"
 )
 _CHILD_DETAILS = (
     ("child_details.nhs_number", "person.identifiers[nhs-number]", "check digit"),
@@ -88,6 +108,11 @@ MAPPING: tuple[MappingRow, ...] = (
                 "family[]",
                 "person + family-relationship(person=member, related_to=child)",
                 "mother/father/parent/step-parent/guardian/carer/other",
+            ),
+            (
+                "family[].relationship other",
+                "person (3RDPARTY)",
+                f"{_THIRD_PARTY}, as FHIR labels a related person who is not the subject's child",
             ),
         ),
     ),
@@ -224,6 +249,11 @@ MAPPING: tuple[MappingRow, ...] = (
                 "invitees[].nhs_number, relationship",
                 "person + family-relationship to the child",
                 "one person per NHS number",
+            ),
+            (
+                "invitees[].relationship other, or not given",
+                "person (3RDPARTY)",
+                _THIRD_PARTY,
             ),
             ("invitees[].ods_code", "organisation (nhs-trust)", ""),
             (

@@ -37,6 +37,16 @@ document cannot carry is returned as a loss, `<fact>.<field>`.
 
 Symmetry: the four documents with parts read back to the disclosed facts exactly (property
 tests); the crisis notice is a flat layout and is not symmetrical.
+
+Every message may carry a `sharing_request` (the lawful basis the council relies on, an urgent
+override, or its decision to withhold), read into the canonical message's `request` exactly as the
+FHIR adapter reads its MessageHeader's sharing-request extension.
+
+Third parties: a person a message names beside the child who is not, by what the message says,
+the child's parent or carer (a `family[]` member or a meeting invitee's person whose
+`relationship` is `other`; an invitee whose relationship is not given) is labelled `3RDPARTY`, as
+the FHIR adapter labels a related person who is not the subject's child. Minimisation withholds
+them unless the flow permits `3RDPARTY`.
 """
 
 

@@ -7,6 +7,10 @@ episode (no ``closure_date``). Where several qualify, the latest ``start_date`` 
 latest referral, for episodes). Other allocations are history: not mapped (the minimum necessary),
 and listed as unmapped. The council's out-of-hours line goes on the council and on the allocated
 worker's role.
+
+A ``family[]`` member is a person linked to the child by their ``relationship``; one whose
+relationship is ``other`` (not a parent or carer) is a third party, labelled ``3RDPARTY`` as the
+FHIR adapter labels a related person who is not the subject's child (``build.family_labels``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,16 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 
-from adapters.csc.build import CHILD, COUNCIL, Builder, child, council, name, worker_in_role
+from adapters.csc.build import (
+    CHILD,
+    COUNCIL,
+    Builder,
+    child,
+    council,
+    family_labels,
+    name,
+    worker_in_role,
+)
 from adapters.csc.child_status import ChildStatusMessage, FamilyMember
 from adapters.csc.child_status import SocialCareEpisode as EpisodeIn
 from adapters.csc.vocabulary import RELATIONSHIP_TO_ROLE
@@ -130,6 +143,7 @@ def _family_member(index: int, member: FamilyMember) -> tuple[Person, FamilyRela
         identifiers=(NhsNumber(value=member.nhs_number),) if member.nhs_number else (),
         name=name(member.first_name, member.surname),
         birth_date=member.date_of_birth,
+        labels=family_labels(member.relationship),
     )
     link = FamilyRelationship(
         id=f"family-relationship-{index}",

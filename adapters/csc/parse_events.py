@@ -4,6 +4,8 @@ Every event names the child (the subject, with the council's LA child id) and th
 within an episode carry a social care episode fact holding only what the event says: its referral
 date and the enquiry, conference or plan. Workers come as a Worker and a WorkerRole for the child;
 invited trust workers as a WorkerRole for the person (a parent) they work with, found by NHS number.
+An invitee's person whom the message does not name as the child's parent or carer (relationship
+``other``, or none given) is a third party, labelled ``3RDPARTY`` (``build.family_labels``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from adapters.csc.build import (
     child,
     contacts,
     council,
+    family_labels,
     split_name,
     worker_in_role,
 )
@@ -199,7 +202,13 @@ def _invitation(out: Builder, event: MeetingInvitation) -> CanonicalMessage:
         person = people.get(invitee.nhs_number)
         if person is None:
             person = people[invitee.nhs_number] = f"person-invitee-{i}"
-            out.add(Person(id=person, identifiers=(NhsNumber(value=invitee.nhs_number),)))
+            out.add(
+                Person(
+                    id=person,
+                    identifiers=(NhsNumber(value=invitee.nhs_number),),
+                    labels=family_labels(invitee.relationship),
+                )
+            )
             if invitee.relationship is not None:
                 out.add(
                     FamilyRelationship(

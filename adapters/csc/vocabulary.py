@@ -27,6 +27,11 @@ RELATIONSHIP_TO_ROLE: dict[FamilyWord, RelationshipRole] = {
 ROLE_TO_RELATIONSHIP: dict[RelationshipRole, FamilyWord] = {
     role: word for word, role in RELATIONSHIP_TO_ROLE.items()
 }
+# The words that make a person one of the child's parents or carers; anyone else a message names
+# beside the child is a third party (labelled 3RDPARTY: see ``adapters.csc.build``).
+PARENT_OR_CARER: frozenset[FamilyWord | None] = frozenset(
+    word for word, role in RELATIONSHIP_TO_ROLE.items() if role is not RelationshipRole.OTHER
+)
 
 # The DfE CSC API and CIN census 2025-26 ``Sex`` codes, read from the shared sex mapping.
 SEX_TO_CANONICAL: dict[str, Sex] = {
