@@ -217,13 +217,23 @@ class Plan(CanonicalModel):
     category: AbuseCategory | None = None
 
 
+class Section47Outcome(StrEnum):
+    """How a section 47 enquiry ended (SSD ``s47e_s47_outcome_json``, reduced to its decision):
+    a code, never a narrative, so it is not free text."""
+
+    NO_FURTHER_ACTION = "no-further-action"
+    INITIAL_CONFERENCE = "initial-conference"
+    CHILD_IN_NEED_PLAN = "child-in-need-plan"
+    OTHER = "other"
+
+
 class Section47(CanonicalModel):
     """A section 47 enquiry and its initial conference."""
 
     start: date
     icpc_target_date: date | None = None
     icpc_date: date | None = None
-    outcome: str | None = None
+    outcome: Section47Outcome | None = None
 
 
 class SocialCareEpisode(_Fact):

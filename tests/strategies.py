@@ -313,7 +313,7 @@ def _social_care(draw: st.DrawFn, marks: _Marks, council_org: str) -> f.SocialCa
             start=marks.day(name, fid, "section47"),
             icpc_target_date=marks.day(name, fid, "section47"),
             icpc_date=marks.day(name, fid, "section47"),
-            outcome=marks.text(name, fid, "section47"),
+            outcome=draw(st.sampled_from(list(f.Section47Outcome))),
         )
         for _ in range(draw(st.integers(1, 2)))
     )

@@ -266,9 +266,7 @@ def _check_minimised_facts(flow: Flow, maximal: Maximal, outcome: Outcome) -> No
     assert [] == [p for p in outcome.disclosure.disclosed if not element_allowed(flow, p)]
     # minimise() skips re-validation for classes without cross-field rules: every kept fact
     # must still pass its class's full validation unchanged.
-    assert [] == [
-        fact.id for fact in outcome.kept if type(fact).model_validate(dict(fact)) != fact
-    ]
+    assert [] == [fact.id for fact in outcome.kept if type(fact).model_validate(dict(fact)) != fact]
 
 
 def _check_manifest(flow: Flow, maximal: Maximal, outcome: Outcome) -> None:

@@ -131,6 +131,7 @@ class Builder:
             ),
             sent_at=e.sent_at,
             unmapped=tuple(self.unmapped),
+            purpose=e.purpose,
             request=sharing_request(e.sharing_request),
         )
 

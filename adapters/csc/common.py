@@ -41,7 +41,14 @@ from pydantic import (
 )
 
 from schemas.identifiers import LaCodeStr, NhsNumberStr, UpnStr
-from schemas.labels import AgeBand, Art6Basis, Art9Condition, Dpa2018Condition, LawfulBasis
+from schemas.labels import (
+    AgeBand,
+    Art6Basis,
+    Art9Condition,
+    Dpa2018Condition,
+    LawfulBasis,
+    Purpose,
+)
 from schemas.labels import NoConsentReason as NoConsentReasonCode
 from schemas.request import OverrideReason
 
@@ -215,4 +222,7 @@ class Envelope(CscModel):
     la_code: LaCodeStr
     sent_at: AwareDatetime
     la_child_id: RecordId
+    # The purpose of use the council shares for (a Joined-up addition; local codes, each mapped to
+    # HL7 v3-ActReason). A message that names none is refused for every recipient (Caldicott 1).
+    purpose: Purpose | None = None
     sharing_request: SharingRequest | None = None

@@ -21,6 +21,13 @@ _ENVELOPE = (
     ("la_code", "provenance.organisation + organisation (local-authority)", "DfE LA code"),
     ("la_child_id", f"{_CHILD}.identifiers[la-child-id]", "namespaced by la_code"),
     (
+        "purpose",
+        "message.purpose",
+        "a local purpose code (safeguarding-child, child-protection-conference, care-coordination,"
+        " crisis-response, referral), mapped to HL7 v3-ActReason; a message naming none is"
+        " refused for every recipient; a Joined-up addition",
+    ),
+    (
         "sharing_request.lawful_basis, age_band, no_consent_reason",
         "message.request.lawful_basis (+ age_band, no_consent_reason)",
         "a lawful basis code (art6(1)(e)+art9(2)(g)+sch1-para18); as the FHIR sharing-request"

@@ -42,6 +42,7 @@ from schemas.facts import (
     PlanKind,
     ReferralStatus,
     RoleKind,
+    Section47Outcome,
 )
 from schemas.identifiers import NhsNumberVerification
 from schemas.labels import Purpose, Sensitivity
@@ -198,7 +199,7 @@ class Section47Part(NoticeModel):
     start_date: date
     icpc_target_date: date | None = None
     icpc_date: date | None = None
-    outcome: str | None = None
+    outcome: Section47Outcome | None = None  # a code: no-further-action, initial-conference, ...
 
 
 class PlanPart(NoticeModel):

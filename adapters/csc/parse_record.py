@@ -44,7 +44,15 @@ def record_to_canonical(
             status=422,
         )
     out = Builder(message, partner, received_at)
-    envelope = ("message_id", "la_code", "sent_at", "la_child_id", "sharing_request", "purge")
+    envelope = (
+        "message_id",
+        "la_code",
+        "sent_at",
+        "la_child_id",
+        "purpose",
+        "sharing_request",
+        "purge",
+    )
     out.rest(message, "$", (*envelope, "child_details", "social_care_episodes"))
     details = message.child_details
     if details.purge:

@@ -204,7 +204,7 @@ social_care = st.builds(
             start=dates,
             icpc_target_date=optional(dates),
             icpc_date=optional(dates),
-            outcome=optional(words),
+            outcome=optional(st.sampled_from(list(f.Section47Outcome))),
         ),
         max_size=2,
     ).map(tuple),

@@ -25,12 +25,14 @@ from schemas.labels import (
     Dpa2018Condition,
     LawfulBasis,
     NoConsentReason,
+    Purpose,
     SecurityLabels,
     Sensitivity,
 )
 from schemas.message import CanonicalMessage
 from schemas.request import Override, OverrideReason, SharingRequest, Withhold
 from tests.adapters.helpers import COUNCIL, CSC_SECRETS, TRUST, failure, load
+from tests.conftest import FIXTURES
 
 ADAPTER = CscAdapter()
 THIRD_PARTY = SecurityLabels(sensitivity=frozenset({Sensitivity.THIRDPARTY}))
@@ -363,3 +365,19 @@ def test_the_fixtures_name_no_third_party(message_type: str) -> None:
     """Every shipped fixture names only the child, parents and workers: nothing labelled."""
     message = parse(csc(message_type))
     assert [] == [f.id for f in message.facts if f.labels.sensitivity]
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (FIXTURES / "csc").glob("*.json")))
+def test_the_envelope_purpose_becomes_the_message_purpose(name: str) -> None:
+    """Every inbound CSC message may declare its purpose of use; without one it has none."""
+    data = csc(name)
+    assert None is parse(data).purpose
+    data["purpose"] = "child-protection-conference"
+    assert Purpose.CHILD_PROTECTION_CONFERENCE is parse(data).purpose
+
+
+def test_an_unknown_purpose_is_refused_naming_the_element() -> None:
+    data = csc()
+    data["purpose"] = "curiosity"
+    error = failure(lambda body: ADAPTER.parse(body, COUNCIL), orjson.dumps(data), ("curiosity",))
+    assert ["purpose"] == [i.element.removeprefix("$.") for i in error.issues]
