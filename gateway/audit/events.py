@@ -136,6 +136,40 @@ class ImportCompleted(AuditEvent):
     episodes: int
 
 
+class OverrideReviewed(AuditEvent):
+    """An IG officer reviewed a flagged decision (an urgent override, or a share against a
+    recorded refusal) and recorded their conclusion. The comment is the officer's own words
+    about the decision; the review pages ask for no record content in it."""
+
+    event: Literal["override.reviewed"] = "override.reviewed"
+    reviewed_seq: int  # the ``disclosure.decided`` entry reviewed
+    reviewer: str  # the officer's account name
+    role: str
+    comment: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class RecordViewed(AuditEvent):
+    """Someone viewed or exported audit detail about people (the review pages, exports): viewing
+    personal data is itself recorded."""
+
+    event: Literal["record.viewed"] = "record.viewed"
+    viewer: str  # account name
+    role: str
+    view: str  # e.g. search, exchange, person-report, evidence-pack, export
+    person_ids: tuple[str, ...] = ()
+    seqs: tuple[int, ...] = ()  # the entries shown, where few enough to list
+
+
+class AccessRefused(AuditEvent):
+    """A request to a review page or an admin route was refused: not signed in, wrong role, a
+    failed sign-in, a missing or bad CSRF token. Names the route pattern, never a query."""
+
+    event: Literal["access.refused"] = "access.refused"
+    route: str
+    reason: str  # not-authenticated, wrong-role, bad-credentials, csrf, ...
+    user: str | None = None  # the account name, only when it exists
+
+
 AnyAuditEvent = Annotated[
     ExchangeReceived
     | DisclosureDecided
@@ -143,6 +177,9 @@ AnyAuditEvent = Annotated[
     | IndexUpdated
     | LookupDecided
     | DeliveryAttempted
-    | ImportCompleted,
+    | ImportCompleted
+    | OverrideReviewed
+    | RecordViewed
+    | AccessRefused,
     Field(discriminator="event"),
 ]

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -179,4 +181,60 @@ ledger_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
     Column("seq", BigInteger, nullable=False),
     Column("entry_hash", String(64), nullable=False),
+)
+
+# --- the Merkle tree over the ledger, its checkpoints, and the audit search index ---------------
+# No foreign keys to ``ledger``: a tamper test (or an attacker) deleting ledger rows must not be
+# stopped or cascaded by the database; the verifier is what finds it.
+
+ledger_nodes = Table(
+    "ledger_nodes",
+    metadata,
+    # A perfect subtree of the RFC 9162 tree: leaves [idx << level, (idx + 1) << level).
+    # Level 0 holds the leaf hashes (leaf index = seq - 1).
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", String(64), nullable=False),  # hex SHA-256
+    Column("note", Text, nullable=False),  # the C2SP signed note, exactly as signed
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+ledger_search = Table(
+    "ledger_search",
+    metadata,
+    # One row per ledger entry, written in the same transaction: what the IG review pages search
+    # by. A finding aid only: pages show entries read back from ``ledger`` itself.
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("event", String(48), nullable=False),
+    Column("exchange_id", String(36), nullable=True),
+    Column("request_id", String(64), nullable=True),
+    Column("partner", String(64), nullable=True),
+    Column("recipient_partner", String(64), nullable=True),
+    Column("agreement_id", String(128), nullable=True),
+    Column("purpose", String(64), nullable=True),
+    Column("lawful_basis", String(128), nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("reason_code", String(64), nullable=True),
+    Column("override_reason", String(64), nullable=True),
+    Column("flagged", Boolean, nullable=False),
+    Index("ix_ledger_search_at", "at"),
+    Index("ix_ledger_search_exchange_id", "exchange_id"),
+    Index("ix_ledger_search_event_flagged", "event", "flagged"),
+    Index("ix_ledger_search_partner", "partner"),
+)
+
+ledger_persons = Table(
+    "ledger_persons",
+    metadata,
+    # Which entries name which person (the index's surrogate id): the per-person report's index.
+    Column("person_id", String(36), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
 )
