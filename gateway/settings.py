@@ -22,6 +22,9 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from gateway.audit.settings import LedgerSettings
+from gateway.review.settings import ReviewSettings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -111,6 +114,8 @@ class Settings(BaseSettings):
     validate_fhir_models: bool = False  # full fhir.resources validation on every message (slow)
     commit_max_batch: Annotated[int, Field(gt=0)] = 512
     reader_threads: Annotated[int, Field(gt=0, le=64)] = 4  # threads resolving identities
+    ledger: LedgerSettings = LedgerSettings()
+    review: ReviewSettings = ReviewSettings()
 
     @field_validator("partners")
     @classmethod

@@ -1,0 +1,1 @@
+"""The information-governance review pages (server-rendered; see docs/ig-officers.md)."""
