@@ -170,6 +170,19 @@ class AccessRefused(AuditEvent):
     user: str | None = None  # the account name, only when it exists
 
 
+class LedgerVerified(AuditEvent):
+    """The whole ledger was verified (``joinedup audit verify`` or the ledger status page): the
+    result the IG review pages show as "last verified"."""
+
+    event: Literal["ledger.verified"] = "ledger.verified"
+    intact: bool
+    entries: int  # entries verified
+    tree_size: int  # the ledger's size when verification started
+    first_bad_seq: int | None = None
+    reason: str | None = None
+    by: str  # "cli" or the account that asked for it
+
+
 AnyAuditEvent = Annotated[
     ExchangeReceived
     | DisclosureDecided
@@ -180,6 +193,7 @@ AnyAuditEvent = Annotated[
     | ImportCompleted
     | OverrideReviewed
     | RecordViewed
-    | AccessRefused,
+    | AccessRefused
+    | LedgerVerified,
     Field(discriminator="event"),
 ]
