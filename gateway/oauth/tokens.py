@@ -1,0 +1,89 @@
+"""Access tokens: short-lived JWTs the gateway signs for a partner it has authenticated.
+
+Stateless so that every gateway process sharing the signing key accepts every other's tokens
+without a database round trip per request. ES256 (P-256), with the key's RFC 7638 thumbprint as
+``kid`` so that a key can be rotated: tokens signed by any key in the verification set are
+accepted until they expire (at most ``lifetime`` seconds, ten minutes by default, as NHS England's
+tokens last).
+
+Refusals carry a stable code and fixed text; nothing from the token is echoed.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet
+
+ALGORITHM = "ES256"
+ISSUER = "joined-up-gateway"
+AUDIENCE = "joined-up-api"
+
+
+class TokenRejected(Exception):
+    """The bearer token is refused; ``code`` is stable, ``reason`` fixed text."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """A token as issued: the compact JWT and its lifetime."""
+
+    value: str
+    expires_in: int
+
+
+def load_or_create_key(path: Path) -> ECKey:
+    """The gateway's token signing key from ``path`` (PEM), created (mode 0600) if absent."""
+    if path.exists():
+        key = ECKey.import_key(path.read_bytes())
+    else:
+        key = ECKey.generate_key("P-256", private=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key.as_pem(private=True))
+    return ECKey.import_key(key.as_dict(private=True), {"kid": key.thumbprint()})
+
+
+def issue(key: ECKey, client_id: str, *, now: float, lifetime: int) -> AccessToken:
+    """Sign an access token for ``client_id``."""
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": client_id,
+        "iat": int(now),
+        "exp": int(now) + lifetime,
+        "jti": str(uuid.uuid4()),
+    }
+    value = jwt.encode({"alg": ALGORITHM, "kid": key.kid}, claims, key, algorithms=[ALGORITHM])
+    return AccessToken(value, lifetime)
+
+
+def verify(token: str, keys: KeySet, *, now: float) -> str:
+    """The client id a valid access token was issued to; TokenRejected otherwise."""
+    if not token or len(token) > 4096 or token.count(".") != 2:
+        raise TokenRejected("malformed", "the bearer token is not an access token")
+    try:
+        decoded = jwt.decode(token, keys, algorithms=[ALGORITHM])
+    except (JoseError, ValueError):
+        raise TokenRejected("bad-signature", "the access token does not verify") from None
+    claims = decoded.claims
+    exp = claims.get("exp")
+    if claims.get("iss") != ISSUER or claims.get("aud") != AUDIENCE:
+        raise TokenRejected("wrong-issuer", "the access token was not issued by this gateway")
+    if not isinstance(exp, int) or exp <= now:
+        raise TokenRejected("expired", "the access token has expired")
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise TokenRejected("malformed", "the access token names no client")
+    return subject
