@@ -346,7 +346,7 @@ def _add_agreements_commands(commands: Any) -> None:
         sub.set_defaults(run=run)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list of commands
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
         prog="joinedup", description="Joined-up information-sharing gateway"
@@ -393,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     consistency.add_argument("file", type=Path)
     consistency.set_defaults(run=_audit_verify_consistency)
+    __import__("gateway.audit.exports_cli").audit.exports_cli.register(audit)
 
     schemas = commands.add_parser("schemas", help="canonical model schemas").add_subparsers(
         dest="schemas", required=True
