@@ -31,13 +31,19 @@ the day of the ledger's first entry.
 Verification needs no server and no database: each file's own chain (seq continuity, every
 ``prev_hash`` link, canonical JSON, every ``entry_hash``, the manifest's counts and hashes), then
 each file against the one before it (consecutive days, the previous file's SHA-256 and name,
-``after_seq``/``after_hash`` against its ``last_seq``/``last_hash``). An edit anywhere in a file
-changes its SHA-256, which the next day's manifest records; the limit is the newest file, whose
-manifest fields that no entry binds (``created_at``, ``checkpoint``) only a later file covers.
+``after_seq``/``after_hash`` against its ``last_seq``/``last_hash``). Given the archives from the
+ledger's first day, it also rebuilds the RFC 9162 Merkle tree over the entries and checks that
+each recorded checkpoint's root is the one the entries give. An edit anywhere in a file changes
+its SHA-256, which the next day's manifest records. The limit is the newest file: rewritten
+whole (entries and hashes recomputed), it is caught only by a checkpoint that covers it, and a
+checkpoint is only as good as its signature, which `joinedup audit verify-archive` does not
+check (compare the checkpoint note with the copies kept out of the database's reach).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import gzip
 import hashlib
@@ -55,6 +61,7 @@ import orjson
 import rfc8785
 from sqlalchemy import Connection, func, select
 
+from gateway.audit import merkle
 from gateway.audit.chain import GENESIS, chain_hash
 from gateway.store.tables import checkpoints, ledger, ledger_search
 
@@ -476,11 +483,65 @@ class Finding:
     message: str
 
 
+def _checkpoint_problem(checkpoint: object) -> str | None:
+    """Whether a manifest's checkpoint states, in its note, the size and root it claims."""
+    if not isinstance(checkpoint, dict):
+        return "the manifest's checkpoint is malformed"
+    size, root, note = (
+        checkpoint.get("tree_size"),
+        checkpoint.get("root_hash"),
+        checkpoint.get("note"),
+    )
+    if not isinstance(size, int) or not isinstance(root, str) or not isinstance(note, str):
+        return "the manifest's checkpoint is malformed"
+    lines = note.split("\n\n", 1)[0].split("\n")
+    try:
+        stated = base64.b64decode(lines[2], validate=True).hex() if len(lines) > 2 else None
+    except (binascii.Error, ValueError):
+        stated = None
+    if len(lines) < 3 or lines[1] != str(size) or stated != root:
+        return "the checkpoint's note does not state the tree size and root the manifest gives"
+    return None
+
+
+class _Tree:
+    """The RFC 9162 tree over the entries walked so far, to check checkpoints' roots."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.frontier: list[bytes] = []
+        self.pending: dict[int, tuple[str, str]] = {}  # tree size -> (root hex, file name)
+
+    def expect(self, size: int, root: str, file: str) -> None:
+        self.pending.setdefault(size, (root, file))
+
+    def add(self, entry: str) -> LedgerBroken | None:
+        grown = merkle.append(self.size, self.frontier, [merkle.leaf_hash(entry.encode())])
+        self.size, self.frontier = grown.size, grown.frontier
+        return self.check()
+
+    def check(self) -> LedgerBroken | None:
+        expected = self.pending.pop(self.size, None)
+        if expected is None or merkle.root_from_frontier(self.frontier).hex() == expected[0]:
+            return None
+        return LedgerBroken(
+            self.size,
+            f"the entries up to seq {self.size} do not give the root of the checkpoint recorded "
+            f"in {expected[1]} (an entry at or before it was changed)",
+        )
+
+
 def verify_archives(paths: Sequence[Path]) -> tuple[int, list[Finding]]:
     """Verify archives given in day order: (exit code, findings). 0 intact; 1 the first broken
-    file with the first bad seq and why; 2 a file unreadable."""
+    file with the first bad seq and why; 2 a file unreadable.
+
+    When the first archive starts the ledger (seq 1), the Merkle tree is rebuilt over the entries
+    as they are read, and every checkpoint a manifest records whose tree size the archives reach
+    must have the root the entries give.
+    """
     findings: list[Finding] = []
     previous: Archive | None = None
+    tree: _Tree | None = None
     for path in paths:
         try:
             archive = read_archive(path)
@@ -490,6 +551,10 @@ def verify_archives(paths: Sequence[Path]) -> tuple[int, list[Finding]]:
         broken = check_archive(archive)
         if broken is None and previous is not None:
             broken = check_link(previous, archive)
+        if broken is None:
+            if previous is None and archive.manifest["after_seq"] == 0:
+                tree = _Tree()
+            broken = _check_tree(archive, tree)
         if broken is not None:
             where = f"first bad seq {broken.seq}" if broken.seq else "manifest"
             findings.append(Finding(path, False, f"NOT intact: {where}: {broken.reason}"))
@@ -497,6 +562,24 @@ def verify_archives(paths: Sequence[Path]) -> tuple[int, list[Finding]]:
         findings.append(Finding(path, True, _summary(archive)))
         previous = archive
     return 0, findings
+
+
+def _check_tree(archive: Archive, tree: _Tree | None) -> LedgerBroken | None:
+    checkpoint = archive.manifest.get("checkpoint")
+    if checkpoint is not None:
+        problem = _checkpoint_problem(checkpoint)
+        if problem is not None:
+            return LedgerBroken(archive.manifest["after_seq"] + 1, problem)
+        if tree is not None:
+            tree.expect(checkpoint["tree_size"], checkpoint["root_hash"], archive.path.name)
+    if tree is None:
+        return None
+    broken = tree.check()
+    for row in archive.rows:
+        if broken is not None:
+            return broken
+        broken = tree.add(row["entry"])
+    return broken
 
 
 def _summary(archive: Archive) -> str:
