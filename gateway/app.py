@@ -17,11 +17,12 @@ from aiohttp import web
 from adapters.base import Adapter
 from adapters.registry import default_adapters
 from gateway.appkeys import DELIVERY, METRICS, SERVICES, SETTINGS
+from gateway.audit.checkpoints import Checkpointer, signer_for, verifiers_for
 from gateway.delivery import DeliveryWorker
 from gateway.metrics import Metrics
 from gateway.middlewares import error_rendering, request_context
 from gateway.policy.agreements import load_agreements
-from gateway.routes import lookup, messages, ops
+from gateway.routes import lookup, messages, ops, receipts
 from gateway.seed import load_seed
 from gateway.services import Services
 from gateway.settings import Settings
@@ -31,6 +32,23 @@ from gateway.store.engine import create_engine, create_sync_engine_for
 from gateway.store.reader import Reader
 
 log = structlog.get_logger(__name__)
+
+
+async def _checkpointer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Signs checkpoints of the ledger's tree: every ``checkpoint_entries`` entries or
+    ``checkpoint_seconds``, on demand for receipts, and once more at shutdown."""
+    settings, services = app[SETTINGS], app[SERVICES]
+    signer = signer_for(settings.ledger)
+    checkpointer = Checkpointer(
+        services.engine, settings.ledger, signer, verifiers_for(settings.ledger, signer)
+    )
+    app[receipts.CHECKPOINTER] = checkpointer
+    services.committer.on_commit(checkpointer.committed)
+    await checkpointer.start()
+    try:
+        yield
+    finally:
+        await checkpointer.stop()
 
 
 def create_app(
@@ -96,8 +114,10 @@ def create_app(
                 await worker.stop()
 
     app.cleanup_ctx.append(services_ctx)
+    app.cleanup_ctx.append(_checkpointer_ctx)
     app.cleanup_ctx.append(delivery_ctx)
     messages.add_routes(app)
     lookup.add_routes(app)
     ops.add_routes(app)
+    receipts.add_routes(app)
     return app

@@ -3,7 +3,10 @@
     joinedup serve [--config FILE] [--host H] [--port P]
     joinedup demo [--exit] [--port P]
     joinedup db upgrade [--config FILE]
-    joinedup audit verify [--config FILE]
+    joinedup audit verify [--config FILE] [--no-record]
+    joinedup audit verify-receipt FILE [--key VKEY_STRING_OR_FILE]... [--config FILE]
+    joinedup audit verify-consistency FILE
+    joinedup audit keygen --origin ORIGIN --out DIR
     joinedup schemas export DIR
     joinedup translate FILE --from FORMAT [--to FORMAT] [--lenient]
     joinedup openapi [FILE]
@@ -85,45 +88,15 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    from gateway.audit.verify import verify_ledger
-    from gateway.store.engine import create_engine
+    from gateway.audit.commands import verify
 
-    settings = _settings(args)
-
-    async def run() -> int:
-        engine = create_engine(settings.database_url, schema=settings.database_schema)
-        try:
-            async with engine.connect() as conn:
-                verdict = await verify_ledger(conn)
-        finally:
-            await engine.dispose()
-        if verdict.intact:
-            print(f"ledger intact: {verdict.entries} entries verified")
-            return 0
-        print(
-            f"ledger NOT intact: first bad entry is seq {verdict.first_bad_seq}: {verdict.reason} "
-            f"({verdict.entries} entries verified before it)"
-        )
-        return 1
-
-    return asyncio.run(run())
+    return verify(args)
 
 
 def _verify_proof_file(args: argparse.Namespace, kind: str) -> int:
-    from gateway.audit.merkle import ProofError
-    from gateway.audit.proofs import check_consistency, check_inclusion, load
+    from gateway.audit.commands import verify_proof_file
 
-    try:
-        document = load(Path(args.file).read_bytes())
-        (check_inclusion if kind == "inclusion" else check_consistency)(document)
-    except OSError as exc:
-        print(f"{args.file}: cannot read: {exc.strerror}", file=sys.stderr)
-        return 2
-    except ProofError as exc:
-        print(f"{args.file}: {kind} proof INVALID: {exc}")
-        return 1
-    print(f"{args.file}: {kind} proof valid")
-    return 0
+    return verify_proof_file(args, kind)
 
 
 def _audit_verify_receipt(args: argparse.Namespace) -> int:
@@ -346,6 +319,27 @@ def _add_agreements_commands(commands: Any) -> None:
         sub.set_defaults(run=run)
 
 
+def _ledger_options(audit: Any, verify: Any, receipt: Any) -> None:
+    """The options of `audit verify` and `audit verify-receipt`, and `audit keygen`."""
+    from gateway.audit.commands import add_keygen
+
+    verify.add_argument(
+        "--no-record", action="store_true", help="do not record the result in the ledger"
+    )
+    receipt.add_argument("file", type=Path)
+    receipt.add_argument(
+        "--key",
+        action="append",
+        metavar="VKEY_STRING_OR_FILE",
+        help="a verifier key (<name>+<id>+<key>) or a file holding one, to check the receipt's "
+        "checkpoint signature (repeatable)",
+    )
+    receipt.add_argument(
+        "--config", type=Path, help="also accept the configured signing and verifier keys"
+    )
+    add_keygen(audit)
+
+
 def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list of commands
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
@@ -376,7 +370,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     audit = commands.add_parser("audit", help="audit ledger tools").add_subparsers(
         dest="audit", required=True
     )
-    verify = audit.add_parser("verify", help="verify the whole ledger (exit 0 intact, 1 not)")
+    verify = audit.add_parser(
+        "verify",
+        help="verify the whole ledger: chain, tree, checkpoints (exit 0 intact, 1 not); records "
+        "the result as a ledger entry",
+    )
     verify.add_argument("--config", type=Path)
     verify.set_defaults(run=_audit_verify)
     receipt = audit.add_parser(
@@ -384,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
         help="verify one inclusion proof (leafIdx, treeSize, root, leafHash, proof): exit 0 "
         "valid, 1 invalid; no server needed",
     )
-    receipt.add_argument("file", type=Path)
+    _ledger_options(audit, verify, receipt)
     receipt.set_defaults(run=_audit_verify_receipt)
     consistency = audit.add_parser(
         "verify-consistency",

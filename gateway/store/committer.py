@@ -12,8 +12,14 @@ one round trip per statement.
 If a batch fails, each of its units is retried alone, so one bad unit cannot sink its neighbours;
 a unit that fails alone is refused with :class:`~gateway.errors.Unavailable` and left no trace.
 
+The same transaction appends each entry to the ledger's Merkle tree (leaf = SHA-256(0x00 ‖ the
+entry's canonical bytes exactly as stored); every node completed is inserted into
+``ledger_nodes``) and writes the entry's search-index rows (``ledger_search``, ``ledger_persons``).
+The tree's frontier is cached in memory keyed by tree size; when the head row's seq differs from
+it (another process appended), it is reloaded from ``ledger_nodes`` in one query.
+
 The head row is read ``FOR UPDATE`` (PostgreSQL) or under ``BEGIN IMMEDIATE`` (SQLite), so several
-gateway processes can share one ledger without forking the chain.
+gateway processes can share one ledger without forking the chain or the tree.
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
+from gateway.audit import merkle
 from gateway.audit.chain import ChainHead, Entry, extend
 from gateway.audit.events import AuditEvent
+from gateway.audit.tree import event_getter, index_rows, load_frontier, node_rows
 from gateway.errors import Unavailable
-from gateway.store.tables import ledger, ledger_head
+from gateway.store.tables import ledger, ledger_head, ledger_nodes, ledger_persons, ledger_search
 
 log = structlog.get_logger(__name__)
 
@@ -64,8 +72,13 @@ class GroupCommitter:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # The tree's frontier after the last commit this process made: (size, frontier hashes).
+        # Touched only by the writer thread.
+        self._tree: tuple[int, list[bytes]] | None = None
+        self._listeners: list[Callable[[int], None]] = []
         self.batches = 0
         self.units = 0
+        self.frontier_reloads = 0
 
     async def start(self) -> None:
         """Start the background writer."""
@@ -81,6 +94,10 @@ class GroupCommitter:
             await self._task
         self._task = None
         self._thread.shutdown(wait=True)
+
+    def on_commit(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(tree_size)`` in the event loop after each batch commits."""
+        self._listeners.append(listener)
 
     async def submit(self, unit: UnitOfWork) -> list[int]:
         """Commit ``unit``; return its ledger sequence numbers. Raises Unavailable on failure."""
@@ -118,6 +135,16 @@ class GroupCommitter:
         for pending, seqs in zip(batch, results, strict=True):
             if not pending.done.done():
                 pending.done.set_result(seqs)
+        if self._tree is not None:
+            for listener in self._listeners:
+                listener(self._tree[0])
+
+    def _frontier(self, conn: Connection, size: int) -> list[bytes]:
+        """The tree's frontier at ``size``: cached, or reloaded if another process appended."""
+        if self._tree is not None and self._tree[0] == size:
+            return self._tree[1]
+        self.frontier_reloads += 1
+        return load_frontier(conn, size)
 
     def _write(self, units: list[UnitOfWork]) -> list[list[int]]:
         """One transaction for the whole batch (runs in the writer thread)."""
@@ -130,19 +157,29 @@ class GroupCommitter:
                     .with_for_update()
                 ).one()
                 head = ChainHead(row[0], row[1])
+                size = head.seq
+                frontier = self._frontier(conn, size)
                 entries: list[Entry] = []
                 results: list[list[int]] = []
                 by_table: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+                searches: list[dict[str, Any]] = []
+                persons: list[dict[str, Any]] = []
                 for unit in units:
                     for write in unit.writes:
                         write(conn)
                     for table, values in unit.rows:
                         by_table[table].append(values)
-                    rows, head = extend(head, unit.events())
+                    events = unit.events()
+                    rows, head = extend(head, events)
+                    for entry, event in zip(rows, events, strict=True):
+                        search, named = index_rows(entry.seq, event_getter(event))
+                        searches.append(search)
+                        persons.extend(named)
                     entries.extend(rows)
                     results.append([r.seq for r in rows])
                 for table, values_list in by_table.items():
                     conn.execute(insert(table), values_list)
+                tree = (size, frontier)
                 if entries:
                     conn.execute(
                         insert(ledger),
@@ -156,11 +193,22 @@ class GroupCommitter:
                             for e in entries
                         ],
                     )
+                    # The leaf is the entry's bytes exactly as stored (its UTF-8 text).
+                    appended = merkle.append(
+                        size, frontier, [merkle.leaf_hash(e.entry.encode()) for e in entries]
+                    )
+                    conn.execute(insert(ledger_nodes), node_rows(appended.nodes))
+                    conn.execute(insert(ledger_search), searches)
+                    if persons:
+                        conn.execute(insert(ledger_persons), persons)
                     conn.execute(
                         update(ledger_head)
                         .where(ledger_head.c.id == 1)
                         .values(seq=head.seq, entry_hash=head.entry_hash)
                     )
+                    tree = (appended.size, appended.frontier)
+        # Only once committed: a failed batch must leave the cache as the database is.
+        self._tree = tree
         return results
 
 

@@ -115,10 +115,11 @@ async def test_edited_entry_is_named(engine: AsyncEngine, committer: GroupCommit
     assert (False, 5, 4) == await _verdict(engine)
 
 
-async def test_edited_entry_with_recomputed_hash_is_caught_at_the_next(
+async def test_edited_entry_with_recomputed_hash_is_caught_by_the_tree(
     engine: AsyncEngine, committer: GroupCommitter
 ) -> None:
-    """An edit whose own hash is recomputed still breaks the link from the next entry."""
+    """An edit whose own hash is recomputed breaks the link from the next entry, but the tree's
+    stored leaf for the edited entry already disagrees: it is named first."""
     await _fill(committer, 10)
     async with engine.connect() as conn:
         row = (
@@ -131,7 +132,11 @@ async def test_edited_entry_with_recomputed_hash_is_caught_at_the_next(
         .where(ledger.c.seq == 5)
         .values(entry=edited, entry_hash=chain_hash(row[1], edited.encode())),
     )
-    assert (False, 6, 5) == await _verdict(engine)
+    assert (False, 5, 4) == await _verdict(engine)
+    async with engine.connect() as conn:
+        reason = (await verify_ledger(conn)).reason
+    assert reason is not None
+    assert "tree node (level 0, seqs 5-5) does not match the entries" in reason
 
 
 async def test_deleted_entry_is_named(engine: AsyncEngine, committer: GroupCommitter) -> None:
