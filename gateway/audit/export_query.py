@@ -8,6 +8,7 @@ through the group committer; if that record cannot be made, nothing is returned.
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -190,13 +191,25 @@ async def migrated_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
-def _render(kind: str, selection: Selection, settings: Settings) -> bytes:
-    if kind == "csv":
-        return audit_csv(selection.entries).encode()
-    bundle = audit_bundle(
-        selection.entries, gateway_name=settings.ledger.origin, context=selection.context
-    )
-    return orjson.dumps(bundle, option=orjson.OPT_INDENT_2) + b"\n"
+def render(kind: str, selection: Selection, *, gateway_name: str) -> bytes:
+    """The export's bytes: CSV, or the FHIR Bundle as JSON.
+
+    Rendering allocates many small, acyclic objects that all live until it ends, so meanwhile the
+    cyclic garbage collector only costs time (measured: three times the render itself on 100,000
+    entries); it is paused for the render, which the CLI runs in its own process.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if kind == "csv":
+            return audit_csv(selection.entries).encode()
+        bundle = audit_bundle(
+            selection.entries, gateway_name=gateway_name, context=selection.context
+        )
+        return orjson.dumps(bundle, option=orjson.OPT_INDENT_2) + b"\n"
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 async def export(
@@ -218,6 +231,6 @@ async def export(
             selection = await select_entries(conn, start=low, end=high, person=person)
     finally:
         await engine.dispose()
-    body = _render(kind, selection, settings)
+    body = render(kind, selection, gateway_name=settings.ledger.origin)
     seqs = await record(settings, view_events(selection.entries, person))
     return body, len(selection.entries), seqs
