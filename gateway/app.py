@@ -22,6 +22,7 @@ from gateway.delivery import DeliveryWorker
 from gateway.metrics import Metrics
 from gateway.middlewares import error_rendering, request_context
 from gateway.policy.agreements import load_agreements
+from gateway.review import routes as review
 from gateway.routes import lookup, messages, ops, receipts
 from gateway.seed import load_seed
 from gateway.services import Services
@@ -119,5 +120,6 @@ def create_app(
     messages.add_routes(app)
     lookup.add_routes(app)
     ops.add_routes(app)
+    review.add_routes(app)  # the IG review pages, under /review/
     receipts.add_routes(app)
     return app
