@@ -430,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
 
     _add_policy_commands(commands)
     _add_agreements_commands(commands)
+    __import__("gateway.review.cli").review.cli.register(commands)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("output", nargs="?", default="-", help="file (default: standard output)")
