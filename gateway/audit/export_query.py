@@ -8,9 +8,10 @@ through the group committer; if that record cannot be made, nothing is returned.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -192,21 +193,26 @@ async def migrated_engine(settings: Settings) -> AsyncEngine:
 
 
 def render(kind: str, selection: Selection, *, gateway_name: str) -> bytes:
-    """The export's bytes: CSV, or the FHIR Bundle as JSON.
+    """The export's bytes: CSV, or the FHIR Bundle as compact JSON (an indented Bundle of
+    100,000 entries measured 825 MB)."""
+    if kind == "csv":
+        return audit_csv(selection.entries).encode()
+    bundle = audit_bundle(selection.entries, gateway_name=gateway_name, context=selection.context)
+    return orjson.dumps(bundle) + b"\n"
 
-    Rendering allocates many small, acyclic objects that all live until it ends, so meanwhile the
-    cyclic garbage collector only costs time (measured: three times the render itself on 100,000
-    entries); it is paused for the render, which the CLI runs in its own process.
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (for a command running in its own process).
+
+    Reading and rendering an export allocate many small, acyclic objects that all live until it
+    ends, so meanwhile the collector only costs time: measured on 100,000 entries, more than the
+    work itself.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        if kind == "csv":
-            return audit_csv(selection.entries).encode()
-        bundle = audit_bundle(
-            selection.entries, gateway_name=gateway_name, context=selection.context
-        )
-        return orjson.dumps(bundle, option=orjson.OPT_INDENT_2) + b"\n"
+        yield
     finally:
         if was_enabled:
             gc.enable()
@@ -220,17 +226,19 @@ async def export(
     end: date | None = None,
     person: str | None = None,
 ) -> tuple[bytes, int, list[int]]:
-    """The export's bytes, how many entries it holds, and the seqs of its ``record.viewed``."""
+    """The export's bytes, how many entries it holds, and the seqs of its ``record.viewed``
+    (for the CLI: the garbage collector is paused while the entries are read and rendered)."""
     low = datetime.combine(start, datetime.min.time(), tzinfo=UTC) if start else None
     high = (
         datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=UTC) if end else None
     )
     engine = await migrated_engine(settings)
     try:
-        async with engine.connect() as conn:
-            selection = await select_entries(conn, start=low, end=high, person=person)
+        with gc_paused():
+            async with engine.connect() as conn:
+                selection = await select_entries(conn, start=low, end=high, person=person)
+            body = render(kind, selection, gateway_name=settings.ledger.origin)
     finally:
         await engine.dispose()
-    body = render(kind, selection, gateway_name=settings.ledger.origin)
     seqs = await record(settings, view_events(selection.entries, person))
     return body, len(selection.entries), seqs

@@ -102,7 +102,7 @@ def _archive(args: argparse.Namespace) -> int:
         Written,
         write_archive,
     )
-    from gateway.audit.export_query import migrated_engine  # noqa: PLC0415
+    from gateway.audit.export_query import gc_paused, migrated_engine  # noqa: PLC0415
     from gateway.store.engine import create_sync_engine_for  # noqa: PLC0415
 
     settings = load_settings(args.config)
@@ -115,7 +115,7 @@ def _archive(args: argparse.Namespace) -> int:
         asyncio.run(migrate())
         engine = create_sync_engine_for(settings.database_url, schema=settings.database_schema)
         try:
-            with engine.connect() as conn:
+            with engine.connect() as conn, gc_paused():
                 return write_archive(conn, args.day, args.out)
         finally:
             engine.dispose()
@@ -143,8 +143,10 @@ def _archive(args: argparse.Namespace) -> int:
 
 def _verify_archive(args: argparse.Namespace) -> int:
     from gateway.audit.archive import verify_archives  # noqa: PLC0415
+    from gateway.audit.export_query import gc_paused  # noqa: PLC0415
 
-    code, findings = verify_archives(args.files)
+    with gc_paused():
+        code, findings = verify_archives(args.files)
     for finding in findings:
         print(
             f"{finding.path}: {finding.message}", file=sys.stdout if finding.intact else sys.stderr
