@@ -26,8 +26,10 @@ from fhir.resources.R4B.bundle import Bundle
 from gateway.appkeys import SERVICES
 from gateway.audit.merkle import ProofError
 from gateway.audit.proofs import check_inclusion
+from gateway.cli import main
 from gateway.errors import Unavailable
 from gateway.review import queries
+from gateway.routes.receipts import CHECKPOINTER
 from gateway.store.committer import UnitOfWork
 from tests.conftest import Database
 from tests.gateway_harness import Harness
@@ -282,14 +284,23 @@ async def test_person_report_and_evidence_pack(
             for e in await h.entries()
             if e["event"] == "disclosure.decided" and story.mother in e["person_ids"]
         ]
-        proved = {r["seq"] for r in receipts["receipts"]}
+        proved = {r["seq"] for r in receipts["entries"]}
         assert {d["seq"] for d in decisions} <= proved
+        assert story.mother == receipts["personId"]
         assert receipts["checkpoint"].startswith("joined-up.local/ledger\n")
-        for receipt in receipts["receipts"]:
-            check_inclusion(receipt)  # raises unless the proof leads to the checkpoint's root
-        forged = dict(receipts["receipts"][0], leafIdx=receipts["receipts"][0]["leafIdx"] + 1)
+        check_inclusion(receipts)  # raises unless the proof leads to the checkpoint's root
+        for item in receipts["entries"]:
+            check_inclusion({**item, "treeSize": receipts["treeSize"], "root": receipts["root"]})
+        forged = dict(receipts, leafIdx=receipts["leafIdx"] + 1)
         with pytest.raises(ProofError):
             check_inclusion(forged)
+        # The file as downloaded checks with the command, signature included, no server needed.
+        key = h.client.app[CHECKPOINTER].signer.verifier.encode()
+        receipt_file = tmp_path / "receipts.json"
+        receipt_file.write_bytes(orjson.dumps(receipts))
+        assert 0 == main(["audit", "verify-receipt", str(receipt_file), "--key", key])
+        receipt_file.write_bytes(orjson.dumps(forged))
+        assert 1 == main(["audit", "verify-receipt", str(receipt_file), "--key", key])
 
         assert [
             ("ig.officer", "person-report", (story.mother,)),

@@ -3,10 +3,11 @@
 - ``report.html``: the per-person report, standalone (its stylesheet inline, print-ready);
 - ``auditevents.json``: the same decisions, and their delivery attempts, as a FHIR R4 Bundle of
   IHE BALP AuditEvents (``gateway/audit/export_fhir.py``);
-- ``receipts.json``: for every entry in the report, an inclusion proof in the form of the C2SP /
-  transparency-dev vectors (``leafIdx``, ``treeSize``, ``root``, ``leafHash``, ``proof``), all
-  against one signed checkpoint, which is included; each one checks with
-  ``joinedup audit verify-receipt`` and no server.
+- ``receipts.json``: a receipt (``gateway/audit/receipts.py``) for every entry in the report: an
+  inclusion proof in the form of the C2SP / transparency-dev vectors (``leafIdx``, ``treeSize``,
+  ``root``, ``leafHash``, ``proof``) for the first, ``entries`` with one proof each, and the
+  signed checkpoint they all lead to; ``joinedup audit verify-receipt receipts.json --key ...``
+  checks the whole file with no server.
 
 If no checkpoint covers the newest entry yet, one is signed on demand first.
 """
@@ -36,33 +37,17 @@ _ON_DEMAND_TRIES = 3
 
 
 def _receipts_document(person_id: str, receipt: dict[str, Any] | None) -> dict[str, Any]:
-    """One self-contained proof document per entry, plus the checkpoint they all lead to."""
+    """The receipt for every entry in the pack, exactly as ``joinedup audit verify-receipt``
+    reads it (a proof for the first entry, ``entries`` with one proof each, and the signed
+    checkpoint they lead to), naming the person it was made for."""
     if receipt is None:
         return {
             "personId": person_id,
             "checkpoint": None,
-            "receipts": [],
+            "entries": [],
             "note": "no signed checkpoint covers these entries yet; download the pack again",
         }
-    size, root = receipt["treeSize"], receipt["root"]
-    return {
-        "personId": person_id,
-        "checkpoint": receipt["checkpoint"],
-        "treeSize": size,
-        "root": root,
-        "receipts": [
-            {
-                "seq": proof["seq"],
-                "event": proof["event"],
-                "leafIdx": proof["leafIdx"],
-                "treeSize": size,
-                "root": root,
-                "leafHash": proof["leafHash"],
-                "proof": proof["proof"],
-            }
-            for proof in receipt["entries"]
-        ],
-    }
+    return {"personId": person_id, **receipt}
 
 
 async def _receipt(
