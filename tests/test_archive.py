@@ -24,6 +24,7 @@ from gateway.audit.archive import archive_name
 from gateway.audit.chain import GENESIS, chain_hash
 from gateway.audit.events import IndexUpdated, NoRecipient
 from gateway.audit.settings import LedgerSettings
+from gateway.audit.signing import load_signer, write_new_key
 from gateway.cli import main
 from gateway.store.committer import GroupCommitter, UnitOfWork
 from gateway.store.engine import create_sync_engine_for
@@ -329,7 +330,12 @@ async def test_archive_of_a_day_the_gateway_recorded(
 ) -> None:
     """Exchanges through the running gateway, checkpoints signed as it goes; once the day is
     over its archive holds every entry, the newest signed checkpoint, and verifies."""
-    ledger_settings = LedgerSettings(checkpoint_entries=1, checkpoint_seconds=0.05)
+    key_file, other_key = tmp_path / "ledger.pem", tmp_path / "other.pem"
+    for path in (key_file, other_key):
+        write_new_key(path)
+    ledger_settings = LedgerSettings(
+        signing_key_file=key_file, checkpoint_entries=1, checkpoint_seconds=0.05
+    )
     async for h in start_harness(aiohttp_client, database, ledger=ledger_settings):
         story = await share_and_refuse(h)
         size = len(await h.entries())
@@ -358,4 +364,16 @@ async def test_archive_of_a_day_the_gateway_recorded(
         assert "\n\n\u2014 " in manifest["checkpoint"]["note"]  # a signed note
         capsys.readouterr()
         assert 0 == main(["audit", "verify-archive", str(path)])
-        assert f"seqs 1 to {size}" in capsys.readouterr().out
+        printed = capsys.readouterr().out
+        assert f"seqs 1 to {size}" in printed
+        assert "checkpoint signatures NOT checked (give --key)" in printed
+
+        # With the ledger's verifier key the checkpoint's signature is checked too; a checkpoint
+        # signed by another key is refused.
+        vkey = load_signer(key_file, ledger_settings.origin).verifier.encode()
+        assert 0 == main(["audit", "verify-archive", str(path), "--key", vkey])
+        assert "signatures checked against 1 key(s)" in capsys.readouterr().out
+        stranger = load_signer(other_key, ledger_settings.origin).verifier.encode()
+        assert 1 == main(["audit", "verify-archive", str(path), "--key", stranger])
+        assert "the checkpoint's signature does not verify" in capsys.readouterr().err
+        assert 2 == main(["audit", "verify-archive", str(path), "--key", "not-a-key"])

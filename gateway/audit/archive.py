@@ -36,8 +36,8 @@ ledger's first day, it also rebuilds the RFC 9162 Merkle tree over the entries a
 each recorded checkpoint's root is the one the entries give. An edit anywhere in a file changes
 its SHA-256, which the next day's manifest records. The limit is the newest file: rewritten
 whole (entries and hashes recomputed), it is caught only by a checkpoint that covers it, and a
-checkpoint is only as good as its signature, which `joinedup audit verify-archive` does not
-check (compare the checkpoint note with the copies kept out of the database's reach).
+checkpoint is only as good as its signature: give the ledger's verifier keys (``--key``) to
+check it.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ from sqlalchemy import Connection, func, select
 
 from gateway.audit import merkle
 from gateway.audit.chain import GENESIS, chain_hash
+from gateway.audit.checkpoints import open_checkpoint
+from gateway.audit.signing import NoteError, Verifier
 from gateway.store.tables import checkpoints, ledger, ledger_search
 
 ARCHIVE_FORMAT = "joinedup-audit-archive/1"
@@ -531,13 +533,16 @@ class _Tree:
         )
 
 
-def verify_archives(paths: Sequence[Path]) -> tuple[int, list[Finding]]:
+def verify_archives(
+    paths: Sequence[Path], keys: Sequence[Verifier] = ()
+) -> tuple[int, list[Finding]]:
     """Verify archives given in day order: (exit code, findings). 0 intact; 1 the first broken
     file with the first bad seq and why; 2 a file unreadable.
 
     When the first archive starts the ledger (seq 1), the Merkle tree is rebuilt over the entries
     as they are read, and every checkpoint a manifest records whose tree size the archives reach
-    must have the root the entries give.
+    must have the root the entries give. With ``keys``, every recorded checkpoint must also be
+    signed by one of them.
     """
     findings: list[Finding] = []
     previous: Archive | None = None
@@ -554,7 +559,7 @@ def verify_archives(paths: Sequence[Path]) -> tuple[int, list[Finding]]:
         if broken is None:
             if previous is None and archive.manifest["after_seq"] == 0:
                 tree = _Tree()
-            broken = _check_tree(archive, tree)
+            broken = _check_tree(archive, tree, keys)
         if broken is not None:
             where = f"first bad seq {broken.seq}" if broken.seq else "manifest"
             findings.append(Finding(path, False, f"NOT intact: {where}: {broken.reason}"))
@@ -564,10 +569,17 @@ def verify_archives(paths: Sequence[Path]) -> tuple[int, list[Finding]]:
     return 0, findings
 
 
-def _check_tree(archive: Archive, tree: _Tree | None) -> LedgerBroken | None:
+def _check_tree(
+    archive: Archive, tree: _Tree | None, keys: Sequence[Verifier]
+) -> LedgerBroken | None:
     checkpoint = archive.manifest.get("checkpoint")
     if checkpoint is not None:
         problem = _checkpoint_problem(checkpoint)
+        if problem is None and keys:
+            try:
+                open_checkpoint(checkpoint["note"], keys)
+            except NoteError as exc:
+                problem = f"the checkpoint's signature does not verify: {exc}"
         if problem is not None:
             return LedgerBroken(archive.manifest["after_seq"] + 1, problem)
         if tree is not None:

@@ -3,7 +3,7 @@
     joinedup audit export --format fhir|csv [--from DATE] [--to DATE] [--person PERSON_ID]
                           [--out FILE] [--config FILE]
     joinedup audit archive --day YYYY-MM-DD --out DIR [--config FILE]
-    joinedup audit verify-archive FILE...
+    joinedup audit verify-archive FILE... [--key VKEY_STRING_OR_FILE]...
 
 An export reads the ledger (``ledger_search`` finds the dates, ``ledger_persons`` a person's
 entries), checks each row against its own hash, and is itself recorded as a ``record.viewed``
@@ -144,15 +144,30 @@ def _archive(args: argparse.Namespace) -> int:
 def _verify_archive(args: argparse.Namespace) -> int:
     from gateway.audit.archive import verify_archives  # noqa: PLC0415
     from gateway.audit.export_query import gc_paused  # noqa: PLC0415
+    from gateway.audit.signing import NoteError, parse_verifier  # noqa: PLC0415
 
+    keys = []
+    for given in args.key or ():
+        path = Path(given)
+        try:
+            text = path.read_text(encoding="utf-8") if path.is_file() else given
+            keys.append(parse_verifier(text))
+        except (OSError, NoteError) as exc:
+            print(f"error: --key {given}: {exc}", file=sys.stderr)
+            return 2
     with gc_paused():
-        code, findings = verify_archives(args.files)
+        code, findings = verify_archives(args.files, keys)
     for finding in findings:
         print(
             f"{finding.path}: {finding.message}", file=sys.stdout if finding.intact else sys.stderr
         )
     if code == 0:
-        print(f"{len(findings)} archive(s) intact and chained")
+        signatures = (
+            f"checkpoint signatures checked against {len(keys)} key(s)"
+            if keys
+            else "checkpoint signatures NOT checked (give --key)"
+        )
+        print(f"{len(findings)} archive(s) intact and chained; {signatures}")
     return code
 
 
@@ -193,4 +208,11 @@ def register(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "exit 0 intact, 1 the first bad file and seq, 2 unreadable; no server or database needed",
     )
     verify.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    verify.add_argument(
+        "--key",
+        action="append",
+        metavar="VKEY_STRING_OR_FILE",
+        help="a verifier key (<name>+<id>+<key>) or a file holding one: every checkpoint the "
+        "archives record must be signed by one of them (repeatable)",
+    )
     verify.set_defaults(run=_verify_archive)
