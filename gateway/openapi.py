@@ -163,6 +163,56 @@ def build_openapi() -> dict[str, Any]:
                     | _errors(_PROBLEM, "application/problem+json", (400, 401, 404, 503)),
                 }
             },
+            "/api/v1/exchanges/{exchange_id}/receipt": {
+                "get": {
+                    "summary": "A receipt: proof that the exchange's ledger entries are in the "
+                    "ledger, under a signed checkpoint",
+                    "description": (
+                        "Only the partner that sent the exchange may fetch it; anyone else gets "
+                        "the same 404 as for an unknown id. The top level is an inclusion proof "
+                        "of the exchange's first entry in the form of the C2SP / "
+                        "transparency-dev test vectors (hashes in base64), with the signed "
+                        "checkpoint (a C2SP signed note) it leads to; `entries` proves every "
+                        "entry of the exchange. Check it with `joinedup audit verify-receipt "
+                        "FILE --key <the gateway's verifier key>`. If no checkpoint covers the "
+                        "entries yet, one is signed on demand, at most once a second: otherwise "
+                        "503 with Retry-After."
+                    ),
+                    "operationId": "exchangeReceipt",
+                    "parameters": [
+                        {
+                            "name": "exchange_id",
+                            "in": "path",
+                            "required": True,
+                            "description": "the exchange id from the 202 answer",
+                            "schema": {"type": "string", "format": "uuid"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the receipt",
+                            "content": {
+                                "application/json": {"schema": {"$ref": f"{_COMPONENT}Receipt"}}
+                            },
+                        },
+                        "503": {
+                            "description": (
+                                "no checkpoint covers the exchange yet and one was signed less "
+                                "than a second ago (retry after Retry-After seconds), or the "
+                                "ledger cannot prove the entries (its operators are alerted)"
+                            ),
+                            "headers": {
+                                "Retry-After": {
+                                    "description": "seconds to wait, when retrying will help",
+                                    "schema": {"type": "integer"},
+                                }
+                            },
+                            "content": {"application/problem+json": {"schema": _PROBLEM}},
+                        },
+                    }
+                    | _errors(_PROBLEM, "application/problem+json", (400, 401, 404)),
+                }
+            },
             "/_ping": _ops("Alive", "application/json"),
             "/_status": _ops("Ready: database, ledger, outbox", "application/health+json"),
             "/metrics": _ops("Prometheus metrics", "text/plain"),
@@ -279,6 +329,61 @@ _STATIC_COMPONENTS: dict[str, Any] = {
             "role": {"type": "string"},
             "workers": {"type": "array", "items": {"type": "object"}},
             "withheld": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Receipt": {
+        "type": "object",
+        "description": (
+            "An inclusion proof (RFC 9162 section 2.1.3) of the exchange's first ledger entry, "
+            "the signed checkpoint it refers to, and a proof for every entry of the exchange"
+        ),
+        "required": [
+            "exchangeId",
+            "seq",
+            "leafIdx",
+            "treeSize",
+            "root",
+            "leafHash",
+            "proof",
+            "checkpoint",
+            "entries",
+        ],
+        "properties": {
+            "exchangeId": {"type": "string", "format": "uuid"},
+            "seq": {"type": "integer", "minimum": 1, "description": "the entry's ledger seq"},
+            "leafIdx": {"type": "integer", "minimum": 0, "description": "seq - 1"},
+            "treeSize": {"type": "integer", "minimum": 1},
+            "root": {"type": "string", "contentEncoding": "base64"},
+            "leafHash": {
+                "type": "string",
+                "contentEncoding": "base64",
+                "description": "SHA-256(0x00 || the entry's canonical bytes)",
+            },
+            "proof": {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}},
+            "checkpoint": {
+                "type": "string",
+                "description": (
+                    "a C2SP signed note: origin, tree size and base64 root, a blank line, and "
+                    "the gateway's Ed25519 signature line"
+                ),
+            },
+            "entries": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["seq", "event", "leafIdx", "leafHash", "proof"],
+                    "properties": {
+                        "seq": {"type": "integer", "minimum": 1},
+                        "event": {"type": "string"},
+                        "leafIdx": {"type": "integer", "minimum": 0},
+                        "leafHash": {"type": "string", "contentEncoding": "base64"},
+                        "proof": {
+                            "type": "array",
+                            "items": {"type": "string", "contentEncoding": "base64"},
+                        },
+                    },
+                },
+            },
         },
     },
     "Problem": {

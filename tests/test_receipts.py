@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,6 +21,7 @@ from gateway.audit.proofs import b64
 from gateway.audit.settings import LedgerSettings
 from gateway.audit.signing import Signer, write_new_key
 from gateway.cli import main
+from gateway.openapi import build_openapi
 from gateway.routes.receipts import CHECKPOINTER
 from gateway.store.tables import ledger_nodes
 from tests.conftest import COUNCIL_KEY, OTHER_COUNCIL_KEY, TRUST_KEY, Database
@@ -101,6 +103,7 @@ async def test_the_sender_fetches_a_receipt_that_verifies_offline(
         "entries",
     } == set(receipt)
     assert exchange_id == receipt["exchangeId"]
+    jsonschema.validate(receipt, build_openapi()["components"]["schemas"]["Receipt"])
     ours = [e for e in await hr.entries() if e.get("exchange_id") == exchange_id]
     assert [(e["seq"], e["event"]) for e in ours] == [
         (e["seq"], e["event"]) for e in receipt["entries"]
