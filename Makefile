@@ -64,6 +64,7 @@ bench: install
 	$(BIN)/python -m benchmarks.fhir_parsing
 	$(BIN)/python -m benchmarks.cin_import
 	$(BIN)/python -m benchmarks.decisions
+	$(BIN)/python -m benchmarks.audit_verify
 
 lint-fix: install
 	$(BIN)/ruff check --fix .
