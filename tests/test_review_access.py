@@ -39,7 +39,7 @@ def _refusals(entries: list[dict[str, Any]]) -> list[tuple[str, str, str | None]
 
 async def test_sign_in_and_out(aiohttp_client: Any, database: Database, tmp_path: Path) -> None:
     """Not signed in: the sign-in page (recorded); signed in: the page; signed out: refused again,
-    even with the old cookie replayed."""
+    even with the old cookie replayed; after signing in, only a review page is a destination."""
     async for h in review_harness(aiohttp_client, database, tmp_path):
         b = Browser(h)
         response = await b.get("/review/overrides")
@@ -75,6 +75,12 @@ async def test_sign_in_and_out(aiohttp_client: Any, database: Database, tmp_path
         replayed = await b.get("/review/ledger")
         assert 303 == replayed.status
         assert ("/review/ledger", "not-authenticated", None) == _refusals(await h.entries())[-1]
+
+        # ``next`` can only name a review page: anything else returns to the search page.
+        for target in ("https://evil.example/", "//evil.example/review/", "/review//x", "/admin"):
+            response = await b.sign_in(OFFICER, OFFICER_PASSWORD, target)
+            assert 303 == response.status
+            assert "/review/" == response.headers["Location"]
 
 
 async def test_wrong_password_then_throttled(
@@ -255,18 +261,6 @@ async def test_a_forged_or_expired_session_is_no_session(
         assert 200 == (await h.client.get("/review/", allow_redirects=False)).status
 
 
-async def test_after_sign_in_only_local_review_pages(
-    aiohttp_client: Any, database: Database, tmp_path: Path
-) -> None:
-    """``next`` can only name a review page: anything else returns to the search page."""
-    async for h in review_harness(aiohttp_client, database, tmp_path):
-        b = Browser(h)
-        for target in ("https://evil.example/", "//evil.example/review/", "/review//x", "/admin"):
-            response = await b.sign_in(OFFICER, OFFICER_PASSWORD, target)
-            assert 303 == response.status
-            assert "/review/" == response.headers["Location"]
-
-
 async def test_headers_and_html_errors(
     aiohttp_client: Any, database: Database, tmp_path: Path
 ) -> None:
@@ -295,6 +289,8 @@ async def test_headers_and_html_errors(
             assert '<html lang="en">' in page
             assert 1 == page.count("<h1")
             assert "Traceback" not in page
+        bare = await b.get("/review")
+        assert (303, "/review/") == (bare.status, bare.headers["Location"])
         wrong_method = await h.client.delete("/review/ledger")
         assert 405 == wrong_method.status
         assert "text/html" == wrong_method.content_type

@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 import structlog
 from aiohttp import web
+from jinja2 import Environment
 from multidict import MultiMapping
 
 from gateway.appkeys import METRICS, REQUEST_ID, SERVICES, SETTINGS
@@ -83,7 +84,7 @@ class ReviewState:
     accounts: LocalAccounts
     throttle: LoginThrottle
     oidc: OidcClient | None
-    templates: Any  # jinja2.Environment
+    templates: Environment
     codec: SessionCodec | None = None
     choices: Choices | None = None
     verifying: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -160,7 +161,13 @@ def add_routes(app: web.Application) -> None:
     router.add_post("/overrides/{seq}", review_override)
     router.add_get("/ledger", ledger_status)
     router.add_post("/ledger/verify", verify_ledger)
+    # Before the sub-application, which would otherwise answer "/review" with a 404.
+    app.router.add_get("/review", _to_search_page)
     app.add_subapp("/review/", review)
+
+
+async def _to_search_page(request: web.Request) -> web.Response:
+    return _see_other("/review/")
 
 
 async def _lifecycle(review: web.Application) -> AsyncIterator[None]:
