@@ -10,7 +10,9 @@ server on loopback), starts the gateway with the example agreement and a seed fi
 4. the same message also reaches a neighbouring council's child record, with which the trust has
    no agreement: refused, and the refusal is recorded;
 5. the council looks up who the mother's care coordinator is;
-6. the audit ledger is verified.
+6. the audit ledger is verified;
+7. the IG review pages are open at ``/review/``, with an IG officer account whose random password
+   is printed once.
 
 The demo's partner API keys are public; they exist only for this story.
 """
@@ -19,17 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import argon2
 import orjson
 from aiohttp import web
 
 from gateway.app import create_app
 from gateway.audit.verify import verify_ledger
 from gateway.logging import configure_logging
+from gateway.review.settings import ReviewAccount, ReviewSettings
 from gateway.settings import Settings, bundled
 from gateway.simulators import PartnerSimulator
 from gateway.store.engine import create_engine
@@ -38,6 +43,7 @@ TRUST_KEY = "demo-trust-key-not-secret"
 COUNCIL_KEY = "demo-council-key-not-secret"
 DEMO_DIR = bundled("demo")
 MOTHER_NHS = "9000000009"
+DEMO_OFFICER = "ig-officer"  # the review pages' demo account; its password is made at each run
 
 
 def _say(step: str, text: str) -> None:
@@ -51,9 +57,25 @@ def _show(label: str, value: Any) -> None:
     print(textwrap.indent(rendered, "     "))
 
 
-def demo_settings(database: Path, trust_url: str, council_url: str, other_url: str) -> Settings:
-    """The embedded defaults, with the simulators' endpoints and the demo seed."""
+def demo_settings(
+    database: Path,
+    trust_url: str,
+    council_url: str,
+    other_url: str,
+    *,
+    officer_password: str | None = None,
+) -> Settings:
+    """The embedded defaults, with the simulators' endpoints and the demo seed; with
+    ``officer_password``, an IG officer account for the review pages."""
     defaults = Settings()
+    review = defaults.review
+    if officer_password is not None:
+        officer = ReviewAccount(
+            name=DEMO_OFFICER,
+            password_hash=argon2.PasswordHasher().hash(officer_password),
+            roles=("ig-officer",),
+        )
+        review = ReviewSettings(accounts=(officer,))
     endpoints = {"trust-demo": trust_url, "council-demo": council_url, "council-other": other_url}
     partners = tuple(
         p.model_copy(update={"endpoint": endpoints.get(p.id)}) for p in defaults.partners
@@ -63,6 +85,7 @@ def demo_settings(database: Path, trust_url: str, council_url: str, other_url: s
             "database_url": f"sqlite+aiosqlite:///{database}",
             "partners": partners,
             "seed_file": DEMO_DIR / "seed.yaml",
+            "review": review,
         }
     )
 
@@ -94,7 +117,9 @@ async def run_demo(*, port: int = 8080, exit_after: bool = False) -> int:
         PartnerSimulator("neighbouring council"),
     )
     urls = [await sim.start() for sim in (trust, council, other)]
-    settings = demo_settings(database, *urls)
+    # A fresh random password each run, shown once below and stored only as its argon2id hash.
+    officer_password = secrets.token_urlsafe(12)
+    settings = demo_settings(database, *urls, officer_password=officer_password)
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -197,6 +222,17 @@ async def run_demo(*, port: int = 8080, exit_after: bool = False) -> int:
             f"'JOINEDUP_DATABASE_URL=sqlite+aiosqlite:///{database} joinedup audit verify' "
             "to check it yourself.",
         )
+        _say(
+            "7. The IG review pages",
+            f"Search for NHS number {MOTHER_NHS} to see who received what about the mother, "
+            "and why; open an exchange for its provenance, the per-person report and its "
+            "evidence pack, the override review queue and the ledger's status. Each view of "
+            "personal data is itself recorded in the ledger. The password is made for this run "
+            "and shown only here:",
+        )
+        print(f"     {base}/review/")
+        print(f"     account:  {DEMO_OFFICER}")
+        print(f"     password: {officer_password}")
         print("\nDemo " + ("complete." if ok else "FAILED: see above."))
         if not exit_after:
             print(f"Still serving at {base} (Ctrl-C to stop).")
