@@ -117,4 +117,3 @@ def error_context(status: int, detail: str | None = None) -> dict[str, Any]:
         "paragraphs": [detail] if detail else paragraphs,
         "link": None,
     }
-
