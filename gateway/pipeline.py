@@ -55,6 +55,7 @@ class Routed:
     disclosure: Disclosure | None = None
     rendered: Rendered | None = None
     outbox_id: str | None = None
+    partner: str | None = None  # the configured partner speaking for the recipient, if any
 
 
 @dataclass
@@ -180,6 +181,8 @@ async def decide_all(ex: Exchange, services: Services) -> None:
     on_record = ex.snapshot.consents_of(ex.known.get(message.subject or "")) if ex.snapshot else []
     arriving = [f for f in message.facts if isinstance(f, Consent) and f.subject == message.subject]
     for candidate in ex.candidates:
+        connected = services.settings.partner_for_organisation(candidate.organisation)
+        partner_id = connected.id if connected else None
         if message.purpose is None:
             # A disclosure is justified by its purpose (Caldicott 1): a message that names none
             # is refused for every recipient, and the refusal is recorded.
@@ -188,7 +191,7 @@ async def decide_all(ex: Exchange, services: Services) -> None:
                 "purpose-missing",
                 "The message names no purpose of use; nothing is disclosed without one.",
             )
-            ex.routed.append(Routed(candidate, refusal))
+            ex.routed.append(Routed(candidate, refusal, partner=partner_id))
             continue
         decision = decide(
             services.agreements,
@@ -205,7 +208,7 @@ async def decide_all(ex: Exchange, services: Services) -> None:
             at=ex.received_at,
             s16la=services.settings.s16la_duty,
         )
-        ex.routed.append(Routed(candidate, conditions.decision, conditions))
+        ex.routed.append(Routed(candidate, conditions.decision, conditions, partner=partner_id))
 
 
 def _is_child(subject: object, at: datetime) -> bool | None:
@@ -441,7 +444,7 @@ def _decision_event(ex: Exchange, routed: Routed, common: dict[str, Any]) -> Dis
     override = (
         request.override if request and conditions and conditions.decision.permitted else None
     )
-    partner = disclosure.recipient.partner if disclosure else None
+    partner = disclosure.recipient.partner if disclosure else routed.partner
     return DisclosureDecided(
         **common,
         outcome="permit" if disclosure is not None else "refuse",

@@ -107,7 +107,8 @@ async def test_a_recorded_refusal_is_honoured_and_para18_overrides_it_flagged(
         refused = (await _decisions(h))[-1]
         # A refusal is as visible as a share: it names the agreement, flow, purpose and the
         # directive that refused.
-        assert ("demo-trust-council", 1, "crisis-notice", "safeguarding-child") == (
+        assert ("council-demo", "demo-trust-council", 1, "crisis-notice", "safeguarding-child") == (
+            refused["recipient_partner"],
             refused["agreement_id"],
             refused["agreement_version"],
             refused["flow_id"],
