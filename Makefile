@@ -65,6 +65,7 @@ bench: install
 	$(BIN)/python -m benchmarks.cin_import
 	$(BIN)/python -m benchmarks.decisions
 	$(BIN)/python -m benchmarks.audit_verify
+	$(BIN)/python -m benchmarks.person_report
 
 lint-fix: install
 	$(BIN)/ruff check --fix .
