@@ -71,7 +71,7 @@ async def test_export_csv_of_a_day_through_the_pipeline(
     assert "diagnosis:sensitivity-label" in permit["withheld"].split(";")
     assert sorted(permit["person_ids"].split(";")) == sorted([story.subject, story.child])
     refusal = rows[story.refusal["seq"]]
-    assert ("998", "refuse", "no-agreement", "") == (
+    assert ("council-other", "refuse", "no-agreement", "") == (
         refusal["recipient"],
         refusal["outcome"],
         refusal["reason_code"],
