@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import rfc8785
 
 from gateway.audit.events import AuditEvent
@@ -35,11 +36,41 @@ class Entry:
     entry_hash: str
 
 
+_SAFE_INT = 2**53
+
+
+def _plain(value: object) -> bool:
+    """True if orjson's sorted output is exactly RFC 8785 for ``value``: no floats (RFC 8785
+    writes numbers as ECMAScript does), integers IEEE-754 can hold exactly, and ASCII keys (RFC
+    8785 orders keys by UTF-16 code unit, orjson by code point: the same for ASCII). String
+    escaping agrees for every code point (checked exhaustively, and by a property test)."""
+    if value is None or isinstance(value, str | bool):
+        return True
+    if isinstance(value, int):
+        return -_SAFE_INT < value < _SAFE_INT
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+    return False
+
+
+def canonical_json(document: Any) -> bytes:
+    """RFC 8785 canonical JSON: orjson (C) where its output is provably identical, else the
+    ``rfc8785`` reference implementation (pure Python, about twenty times slower)."""
+    if _plain(document):
+        try:
+            return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # a lone surrogate: let the reference implementation say why
+            pass
+    return bytes(rfc8785.dumps(document))
+
+
 def canonical_entry(seq: int, event: AuditEvent) -> bytes:
     """The canonical bytes of one entry (RFC 8785)."""
     document: dict[str, Any] = event.model_dump(mode="json")
     document["seq"] = seq
-    return bytes(rfc8785.dumps(document))
+    return canonical_json(document)
 
 
 def chain_hash(prev_hash: str, canonical: bytes) -> str:

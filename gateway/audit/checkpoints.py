@@ -258,15 +258,13 @@ async def _previous(
             try:
                 text = await asyncio.to_thread(read_copy, directory, sizes[-1])
             except (OSError, UnicodeError) as exc:
-                raise CheckpointRefused(
-                    f"checkpoint_dir copy {sizes[-1]}{SUFFIX} is unreadable: {exc}"
-                ) from None
+                _alarm(f"checkpoint_dir copy {sizes[-1]}{SUFFIX} is unreadable: {exc}")
             notes.append((f"checkpoint_dir copy {sizes[-1]}{SUFFIX}", text))
     for label, note in notes:
         try:
             found.append(open_checkpoint(note, verifiers, origin))
         except NoteError as exc:
-            raise CheckpointRefused(f"{label} does not verify: {exc}") from None
+            _alarm(f"{label} does not verify: {exc}")
     return found
 
 

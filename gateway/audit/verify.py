@@ -37,7 +37,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit import merkle
-from gateway.audit.chain import GENESIS, chain_hash
+from gateway.audit.chain import GENESIS, canonical_json, chain_hash
 from gateway.audit.checkpoints import (
     SUFFIX,
     directory_sizes,
@@ -51,7 +51,6 @@ from gateway.audit.tree import TreeError, fetch_nodes_async, source
 from gateway.store.tables import ledger, ledger_head, ledger_nodes
 
 BATCH = 5000
-_SAFE_INT = 2**53
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,26 +83,10 @@ class _Found(Exception):  # control flow inside this module; never escapes it
         self.reason = reason
 
 
-def _plain(value: object) -> bool:
-    """True if orjson and RFC 8785 serialise ``value`` identically: no floats, integers within
-    IEEE-754's exact range, ASCII keys (RFC 8785 orders keys by UTF-16 code unit)."""
-    if value is None or isinstance(value, str | bool):
-        return True
-    if isinstance(value, int):
-        return -_SAFE_INT < value < _SAFE_INT
-    if isinstance(value, list):
-        return all(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
-    return False
-
-
 def is_canonical(entry: str, document: Any) -> bool:
-    """Is ``entry`` the RFC 8785 form of ``document``? (orjson when it is exact, else rfc8785.)"""
-    if _plain(document):
-        return bool(orjson.dumps(document, option=orjson.OPT_SORT_KEYS) == entry.encode())
+    """Is ``entry`` the RFC 8785 form of ``document``?"""
     try:
-        return bytes(rfc8785.dumps(document)).decode() == entry
+        return canonical_json(document) == entry.encode()
     except rfc8785.CanonicalizationError:
         return False
 
