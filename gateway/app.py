@@ -41,7 +41,11 @@ async def _checkpointer_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, services = app[SETTINGS], app[SERVICES]
     signer = signer_for(settings.ledger)
     checkpointer = Checkpointer(
-        services.engine, settings.ledger, signer, verifiers_for(settings.ledger, signer)
+        services.engine,
+        settings.ledger,
+        signer,
+        verifiers_for(settings.ledger, signer),
+        services.committer,
     )
     app[receipts.CHECKPOINTER] = checkpointer
     services.committer.on_commit(checkpointer.committed)

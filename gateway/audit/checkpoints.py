@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Connection, Insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -49,6 +49,7 @@ from gateway.audit.signing import (
 )
 from gateway.audit.tree import TreeError, fetch_nodes_async, frontier_from, source
 from gateway.errors import ConfigurationError
+from gateway.store.committer import GroupCommitter, UnitOfWork
 from gateway.store.tables import checkpoints, ledger_head
 
 log = structlog.get_logger(__name__)
@@ -219,17 +220,34 @@ def _text_of(note: str) -> str:
     return note[: note.rfind("\n\n") + 1]
 
 
-async def _insert(conn: AsyncConnection, checkpoint: Checkpoint) -> None:
+def _insert_statement(dialect: str, checkpoint: Checkpoint) -> Insert:
     values = {
         "tree_size": checkpoint.tree_size,
         "root_hash": checkpoint.root.hex(),
         "note": checkpoint.note,
         "created_at": datetime.now(UTC),
     }
-    dialect = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    await conn.execute(
-        dialect(checkpoints).values(**values).on_conflict_do_nothing(index_elements=["tree_size"])
-    )
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    # Another process may have signed this size already: the first row stays.
+    return insert(checkpoints).values(**values).on_conflict_do_nothing(index_elements=["tree_size"])
+
+
+async def _store(
+    engine: AsyncEngine, committer: GroupCommitter | None, checkpoint: Checkpoint
+) -> None:
+    """Insert the checkpoint row: with the committer's next batch when there is one (no write
+    transaction of its own to queue behind or hold up the ledger's), else on its own."""
+    if committer is not None:
+
+        def write(conn: Connection) -> None:
+            conn.execute(_insert_statement(conn.dialect.name, checkpoint))
+
+        await committer.submit(UnitOfWork(events=list, writes=[write]))
+        return
+    async with engine.connect() as raw:
+        conn = await raw.execution_options(write=True)
+        async with conn.begin():
+            await conn.execute(_insert_statement(conn.dialect.name, checkpoint))
 
 
 # -- signing ------------------------------------------------------------------------------------
@@ -273,11 +291,14 @@ async def sign_checkpoint(
     signer: Signer,
     verifiers: Sequence[Verifier],
     directory: Path | None = None,
+    *,
+    committer: GroupCommitter | None = None,
 ) -> Checkpoint | None:
     """Sign a checkpoint of the ledger as it is now, if it has grown since the newest one.
 
     Returns the new checkpoint, or None when there is nothing new. Raises CheckpointRefused (and
-    logs an alarm) if the tree does not extend the previous checkpoints.
+    logs an alarm) if the tree does not extend the previous checkpoints. With ``committer`` the
+    row is written in the committer's next transaction.
     """
     origin = signer.name
     async with engine.connect() as conn:
@@ -301,10 +322,7 @@ async def sign_checkpoint(
     except (TreeError, ProofError) as exc:
         _alarm(f"the tree at size {size} does not extend the previous checkpoint: {exc}")
     checkpoint = Checkpoint(size, root, signer.sign(checkpoint_text(origin, size, root)), origin)
-    async with engine.connect() as raw:
-        conn = await raw.execution_options(write=True)
-        async with conn.begin():
-            await _insert(conn, checkpoint)
+    await _store(engine, committer, checkpoint)
     if directory is not None:
         try:
             await asyncio.to_thread(write_copy, directory, size, checkpoint.note)
@@ -345,8 +363,10 @@ class Checkpointer:
         settings: LedgerSettings,
         signer: Signer,
         verifiers: Sequence[Verifier],
+        committer: GroupCommitter | None = None,
     ) -> None:
         self._engine = engine
+        self._committer = committer
         self._settings = settings
         self.signer = signer
         self.verifiers = list(verifiers)
@@ -422,7 +442,11 @@ class Checkpointer:
 
     async def _sign(self) -> Checkpoint | None:
         checkpoint = await sign_checkpoint(
-            self._engine, self.signer, self.verifiers, self._settings.checkpoint_dir
+            self._engine,
+            self.signer,
+            self.verifiers,
+            self._settings.checkpoint_dir,
+            committer=self._committer,
         )
         if checkpoint is not None:
             self.signed += 1
