@@ -493,3 +493,19 @@ async def test_audit_verify_without_any_key_for_existing_checkpoints_exits_2(
     await build_ledger(database.url, database.schema, 12, every=10, directory=None)
     assert 2 == await asyncio.to_thread(main, ["audit", "verify"])
     assert "cannot check checkpoint signatures: no key configured" in capsys.readouterr().err
+
+
+def test_audit_verify_on_a_database_without_the_schema_exits_2(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    clean_env: None,
+) -> None:
+    """No tables: a clear message and exit 2, no traceback, no connection string."""
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    monkeypatch.setenv("JOINEDUP_DATABASE_URL", url)
+    assert 2 == main(["audit", "verify"])
+    err = capsys.readouterr().err
+    assert "cannot read the ledger (OperationalError)" in err
+    assert "empty.db" not in err

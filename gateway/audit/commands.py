@@ -19,6 +19,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit.checkpoints import configured_verifiers, open_checkpoint, parse_text
 from gateway.audit.events import LedgerVerified
@@ -53,56 +54,69 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def verify(args: argparse.Namespace) -> int:
     """Verify the whole ledger; record the result as a ``ledger.verified`` entry unless
-    ``--no-record``. Exit 0 intact, 1 not (naming the first bad entry), 2 unusable settings."""
-
+    ``--no-record``. Exit 0 intact, 1 not (naming the first bad entry), 2 unusable settings or
+    an unreadable database."""
     settings = _settings(args)
     verifiers = configured_verifiers(settings.ledger)
 
     async def run() -> int:
-        engine = create_engine(settings.database_url, schema=settings.database_schema)
         try:
-            async with engine.connect() as conn:
-                signed = (
-                    await conn.execute(select(func.count()).select_from(checkpoints))
-                ).scalar_one()
-                if signed and not verifiers:
-                    print(
-                        "cannot check checkpoint signatures: no key configured (set "
-                        "ledger.signing_key_file or ledger.verifier_keys)",
-                        file=sys.stderr,
-                    )
-                    return 2
-                started = time.perf_counter()
-                verdict = await verify_ledger(
-                    conn,
-                    verifiers=verifiers,
-                    checkpoint_dir=settings.ledger.checkpoint_dir,
-                    origin=settings.ledger.origin,
-                )
-                elapsed = time.perf_counter() - started
-        finally:
-            await engine.dispose()
-        rate = f"{verdict.entries / elapsed:,.0f} entries/s" if elapsed > 0 else ""
-        if verdict.intact:
+            return await _verify(settings, verifiers, record=not args.no_record)
+        except SQLAlchemyError as exc:
+            # SECURITY: the class only; a driver's message can quote the connection string.
             print(
-                f"ledger intact: {verdict.entries} entries verified; chain, tree and "
-                f"{verdict.checkpoints} checkpoint(s) agree ({elapsed:.2f} s, {rate})"
+                f"cannot read the ledger ({type(exc).__name__}): is the database reachable and "
+                "at the newest schema (joinedup db upgrade)?",
+                file=sys.stderr,
             )
-        else:
-            print(
-                f"ledger NOT intact: first bad entry is seq {verdict.first_bad_seq}: "
-                f"{verdict.reason} ({verdict.entries} entries verified before it)"
-            )
-        if not args.no_record:
-            await _record(settings, verdict)
-        return 0 if verdict.intact else 1
+            return 2
 
     return asyncio.run(run())
 
 
+async def _verify(settings: Settings, verifiers: list[Verifier], *, record: bool) -> int:
+    """Verify, print the verdict, record it; the exit code."""
+    engine = create_engine(settings.database_url, schema=settings.database_schema)
+    try:
+        async with engine.connect() as conn:
+            signed = (
+                await conn.execute(select(func.count()).select_from(checkpoints))
+            ).scalar_one()
+            if signed and not verifiers:
+                print(
+                    "cannot check checkpoint signatures: no key configured (set "
+                    "ledger.signing_key_file or ledger.verifier_keys)",
+                    file=sys.stderr,
+                )
+                return 2
+            started = time.perf_counter()
+            verdict = await verify_ledger(
+                conn,
+                verifiers=verifiers,
+                checkpoint_dir=settings.ledger.checkpoint_dir,
+                origin=settings.ledger.origin,
+            )
+            elapsed = time.perf_counter() - started
+    finally:
+        await engine.dispose()
+    rate = f"{verdict.entries / elapsed:,.0f} entries/s" if elapsed > 0 else ""
+    if verdict.intact:
+        print(
+            f"ledger intact: {verdict.entries} entries verified; chain, tree and "
+            f"{verdict.checkpoints} checkpoint(s) agree ({elapsed:.2f} s, {rate})"
+        )
+    else:
+        print(
+            f"ledger NOT intact: first bad entry is seq {verdict.first_bad_seq}: "
+            f"{verdict.reason} ({verdict.entries} entries verified before it)"
+        )
+    if record:
+        await _record(settings, verdict)
+    return 0 if verdict.intact else 1
+
+
 async def _record(settings: Settings, verdict: Verdict) -> None:
     """Append the result to the ledger through the group committer, as imports do."""
-
     event = LedgerVerified(
         at=datetime.now(UTC),
         intact=verdict.intact,
