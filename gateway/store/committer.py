@@ -236,7 +236,9 @@ def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
                 name,
                 None
                 if isinstance(table.c[name].type, LargeBinary)
-                else table.c[name].type.bind_processor(dialect),
+                # The dialect's own type (SQLite's DATETIME stores a fixed text form), as
+                # SQLAlchemy itself would bind it.
+                else table.c[name].type.dialect_impl(dialect).bind_processor(dialect),
             )
             for name in names
         ]

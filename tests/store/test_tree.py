@@ -146,6 +146,14 @@ async def test_search_and_person_rows_come_from_the_event(
         "flagged": True,
     } == dict(row._mapping)
     assert [(PEOPLE[0], seqs[1]), (PEOPLE[1], seqs[1])] == [tuple(p) for p in people]
+    # Stored as SQLAlchemy stores timestamps, so that comparisons in SQL find it.
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            select(ledger_search.c.seq).where(
+                ledger_search.c.at >= decided.at, ledger_search.c.at <= decided.at
+            )
+        )
+        assert [seqs[1]] == [r[0] for r in found]
 
 
 async def test_older_ledgers_are_backfilled_by_migration_0005(
