@@ -108,10 +108,45 @@ async def check_sender(ex: Exchange, services: Services) -> None:
             update={"organisation": ex.partner.organisations[0]}
         )
         ex.message = message.model_copy(update={"provenance": provenance})
+        _check_kind_covered(ex, services)
         return
     # SECURITY: without this, a partner could send messages in another organisation's name.
     if message.provenance.organisation not in ex.partner.organisations:
         raise Forbidden("the message's sender organisation is not one this partner speaks for")
+    _check_kind_covered(ex, services)
+
+
+# Kinds that only teach the index who is who (the gateway never forwards them): any party to an
+# agreement may send them, under that agreement's processing terms.
+INDEX_ONLY_KINDS = frozenset(
+    {
+        MessageKind.RECORD_UPDATE,
+        MessageKind.CHILD_RECORD,
+        MessageKind.SECTION_47_STARTED,
+        MessageKind.CIN_CENSUS_CHILD,
+    }
+)
+
+
+def _check_kind_covered(ex: Exchange, services: Services) -> None:
+    """A partner may send only the message kinds its agreements cover: a kind some flow from its
+    organisation names, or a record update (which teaches the index and is never forwarded) from
+    an organisation party to an agreement."""
+    message = ex.parsed
+    sender = message.provenance.organisation
+    agreements = services.agreements
+    named = any(
+        flow.from_ == sender and message.kind in flow.message_kinds
+        for agreement in agreements
+        for flow in agreement.flows
+    )
+    party = any(p.code == sender for agreement in agreements for p in agreement.parties)
+    # SECURITY: default deny at the door: nothing is learnt (the index included) from a message
+    # no agreement covers.
+    if not (named or (message.kind in INDEX_ONLY_KINDS and party)):
+        raise Forbidden(
+            f"no data-sharing agreement lets this organisation send {message.kind.value} messages"
+        )
 
 
 async def resolve(ex: Exchange, services: Services) -> None:

@@ -8,6 +8,8 @@ reached its tests are skipped with a loud banner; under ``CI=true`` that is a fa
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -117,7 +119,8 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 
 
 def partners(**endpoints: str) -> tuple[PartnerSettings, ...]:
-    """The test partners: a trust (RX9), its council (999) and a council with no agreement."""
+    """The test partners: a trust (RX9), its council (999) and a council (998) the trust has no
+    flow to."""
     return (
         PartnerSettings(
             id="trust-demo",
@@ -137,7 +140,7 @@ def partners(**endpoints: str) -> tuple[PartnerSettings, ...]:
         ),
         PartnerSettings(
             id="council-other",
-            name="Council without an agreement",
+            name="Council the trust shares nothing with",
             organisations=("998",),
             format="csc",
             api_key_sha256=(hash_api_key(OTHER_COUNCIL_KEY),),
@@ -146,12 +149,28 @@ def partners(**endpoints: str) -> tuple[PartnerSettings, ...]:
     )
 
 
+def agreements_for_tests() -> Path:
+    """The bundled example agreements plus ``tests/fixtures/agreements`` (a second council, 998,
+    that shares child status with the trust and receives nothing), in one directory."""
+    global _TEST_AGREEMENTS  # noqa: PLW0603 - built once per session
+    if _TEST_AGREEMENTS is None:
+        directory = Path(tempfile.mkdtemp(prefix="joinedup-agreements-"))
+        for source in (bundled("agreements"), FIXTURES / "agreements"):
+            for path in sorted(source.glob("*.yaml")):
+                shutil.copy(path, directory / path.name)
+        _TEST_AGREEMENTS = directory
+    return _TEST_AGREEMENTS
+
+
+_TEST_AGREEMENTS: Path | None = None
+
+
 def make_settings(database: Database, **overrides: object) -> Settings:
-    """Settings for a test gateway on ``database`` with the bundled example agreements."""
+    """Settings for a test gateway on ``database`` with the test agreements (``agreements_for_tests``)."""
     values: dict[str, object] = {
         "database_url": database.url,
         "database_schema": database.schema,
-        "agreements_dir": bundled("agreements"),
+        "agreements_dir": agreements_for_tests(),
         "partners": partners(),
         "log_level": "debug",
     }

@@ -442,3 +442,22 @@ async def test_a_message_without_a_purpose_is_refused_and_recorded(h: Harness) -
         (r["organisation"], r["outcome"], r["reason_code"]) for r in summary["recipients"]
     ]
     assert [] == h.council.received
+
+
+async def test_a_kind_no_agreement_lets_the_sender_send_is_refused_at_the_door(
+    aiohttp_client: Any, database: Database
+) -> None:
+    """Council 998's agreement covers child status to the trust, not referral acknowledgements:
+    such a message is refused (403) and nothing is learnt from it; its child status is taken."""
+    async for h in start_harness(aiohttp_client, database):
+        status = orjson.loads((FIXTURES / "csc" / "referral-status.json").read_bytes())
+        status["la_code"] = "998"
+        response = await h.post_csc(status, key=OTHER_COUNCIL_KEY)
+        assert 403 == response.status
+        assert "referral-status" in (await response.json())["detail"]
+        assert 0 == await h.count(persons)
+        assert [] == await h.entries()
+        assert (
+            202 == (await h.post_csc(child_status("998", "OTHER-1"), key=OTHER_COUNCIL_KEY)).status
+        )
+        assert 0 < await h.count(persons)

@@ -121,6 +121,16 @@ class DeliveryAttempted(AuditEvent):
     error: str | None = None
 
 
+class DeliveryReplayed(AuditEvent):
+    """An operator put a dead-lettered delivery back in the outbox to be tried again."""
+
+    event: Literal["delivery.replayed"] = "delivery.replayed"
+    outbox_id: str
+    disclosure_id: str
+    operator: str  # the account that asked for it
+    attempts_before: int
+
+
 class ImportCompleted(AuditEvent):
     """A batch file (such as a CIN census return) was imported into the index; counts only."""
 
@@ -190,6 +200,7 @@ AnyAuditEvent = Annotated[
     | IndexUpdated
     | LookupDecided
     | DeliveryAttempted
+    | DeliveryReplayed
     | ImportCompleted
     | OverrideReviewed
     | RecordViewed

@@ -163,7 +163,14 @@ outbox = Table(
     Column("last_error", String(200), nullable=True),  # a status code or error class, no content
     Column("created_at", UTCDateTime(), nullable=False),
     Column("delivered_at", UTCDateTime(), nullable=True),
+    # Deliveries to one recipient about one subject go in order: ``<partner>:<person id>`` (the
+    # index's surrogate id, never an identifier); NULL where a message has no subject.
+    Column("ordering_key", String(128), nullable=True),
+    # Which sealing key encrypted ``body`` (AES-GCM; gateway/store/sealing.py); NULL = plaintext
+    # (rows written before 0006).
+    Column("body_key_id", String(64), nullable=True),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_ordering", "partner", "ordering_key", "created_at"),
 )
 
 ledger = Table(
@@ -237,4 +244,33 @@ ledger_persons = Table(
     # Which entries name which person (the index's surrogate id): the per-person report's index.
     Column("person_id", String(36), primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
+)
+
+# --- partner API: OAuth client-assertion replay register, idempotency keys ---------------------
+
+oauth_jtis = Table(
+    "oauth_jtis",
+    metadata,
+    # Every client assertion's jti while it could still be valid: a second use is a replay.
+    Column("client_id", String(64), primary_key=True),
+    Column("jti", String(255), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_oauth_jtis_expires_at", "expires_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    # A partner's Idempotency-Key and the response it got: a replay returns the stored response;
+    # the same key with a different body is refused. Keys are scoped to the partner.
+    Column("partner", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_sha256", String(64), nullable=False),  # method, route and body
+    Column("state", String(16), nullable=False),  # in-flight | done
+    Column("response_status", Integer, nullable=True),
+    Column("response_headers", Text, nullable=True),  # JSON: content type and the ids echoed
+    Column("response_body", LargeBinary, nullable=True),  # the 2xx/4xx body (no record content)
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_idempotency_keys_expires_at", "expires_at"),
 )
