@@ -7,6 +7,10 @@
     joinedup audit verify-receipt FILE [--key VKEY_STRING_OR_FILE]... [--config FILE]
     joinedup audit verify-consistency FILE
     joinedup audit keygen --origin ORIGIN --out DIR
+    joinedup audit export --format fhir|csv [--from DATE] [--to DATE] [--person ID] [--out FILE]
+    joinedup audit archive --day YYYY-MM-DD --out DIR [--config FILE]
+    joinedup audit verify-archive FILE... [--key VKEY]
+    joinedup review hash-password         (reads a password twice, without echo)
     joinedup schemas export DIR
     joinedup translate FILE --from FORMAT [--to FORMAT] [--lenient]
     joinedup openapi [FILE]
