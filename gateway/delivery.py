@@ -1,4 +1,4 @@
-"""The outbox worker: posts each rendered disclosure to its recipient, at least once.
+"""The outbox worker: posts each rendered disclosure to its recipient, at least once, in order.
 
 Rows are claimed with a lease (``lease_until``), and on PostgreSQL with ``FOR UPDATE SKIP
 LOCKED``, so several gateway processes share one outbox without double sending while a lease
@@ -6,28 +6,48 @@ holds. Every delivery carries ``Idempotency-Key`` (the outbox id) so a retried d
 partner already processed can be recognised. Failures back off exponentially, capped, with full
 jitter; after ``max_attempts`` a row is dead-lettered (its body kept for an audited replay).
 Each attempt is audited; a delivered body is purged.
+
+**Order.** Rows with the same ``ordering_key`` (``<recipient partner>:<person id>``) are sent one
+at a time, oldest first: a row is not claimed while an older row with its key is undelivered,
+whether pending, leased, waiting to retry or **dead**. A dead letter therefore holds back every
+later delivery about that person to that recipient until an operator replays it (as NHS
+messaging does: later messages must not overtake one that failed); it shows in ``/_status``, in
+``/metrics`` and on the review pages' dead-letter list. Rows without a key are unordered.
+
+**Sealed bodies.** Bodies are stored sealed (``gateway/store/sealing.py``); the worker opens each
+just before sending it. A body that does not open (unknown key, a body moved from another row, a
+row re-pointed at another partner, altered bytes, or a plaintext row while ``open_plaintext`` is
+off) is dead-lettered at once as ``unsealable`` and nothing is sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import random
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 import structlog
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, literal_column, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.audit.events import DeliveryAttempted
-from gateway.metrics import Metrics
+from gateway.audit.events import DeliveryAttempted, DeliveryReplayed
+from gateway.metrics import Backlog, Metrics
 from gateway.services import Services
 from gateway.store.committer import UnitOfWork
-from gateway.store.tables import outbox
+from gateway.store.sealing import Unsealable
+from gateway.store.tables import exchanges, outbox
 
 log = structlog.get_logger(__name__)
+
+UNSEALABLE = "unsealable"
+Outcome = Literal["delivered", "retry", "dead"]
 
 
 def backoff_delay(attempt: int, base: float, cap: float) -> float:
@@ -38,7 +58,7 @@ def backoff_delay(attempt: int, base: float, cap: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """One outbox row leased to this worker."""
+    """One outbox row leased to this worker (its body still sealed)."""
 
     id: str
     exchange_id: str
@@ -46,8 +66,25 @@ class Claimed:
     partner: str
     request_id: str
     content_type: str
-    body: bytes
+    body: bytes | None
     attempts: int
+    body_key_id: str | None = None
+    body_sha256: str | None = None
+
+
+def _older_undelivered() -> Any:
+    """True where an older row with the same ordering key is not yet delivered (the claim skips
+    such a row). NULL keys compare unequal, so unkeyed rows are never held back."""
+    older = outbox.alias("older")
+    return exists().where(
+        older.c.partner == outbox.c.partner,
+        older.c.ordering_key == outbox.c.ordering_key,
+        older.c.status.in_(("pending", "dead")),
+        or_(
+            older.c.created_at < outbox.c.created_at,
+            and_(older.c.created_at == outbox.c.created_at, older.c.id < outbox.c.id),
+        ),
+    )
 
 
 class DeliveryWorker:
@@ -58,6 +95,9 @@ class DeliveryWorker:
     ) -> None:
         self._services = services
         self._settings = services.settings.delivery
+        self._sealing = services.settings.sealing
+        # Loaded now, so a missing or bad key file stops start-up rather than a delivery.
+        self._keyring = self._sealing.keyring
         self._session = session
         self._metrics = metrics
         self._task: asyncio.Task[None] | None = None
@@ -85,7 +125,8 @@ class DeliveryWorker:
         self._task = None
 
     def wake(self) -> None:
-        """New rows were committed: look now rather than at the next poll."""
+        """New rows were committed (or one was replayed): look now rather than at the next
+        poll."""
         self._wake.set()
 
     async def _run(self) -> None:
@@ -119,12 +160,13 @@ class DeliveryWorker:
                         outbox.c.status == "pending",
                         outbox.c.next_attempt_at <= now,
                         or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+                        ~_older_undelivered(),
                     )
-                    .order_by(outbox.c.created_at)
+                    .order_by(outbox.c.created_at, outbox.c.id)
                     .limit(self._settings.batch)
                 )
                 if engine.dialect.name == "postgresql":
-                    query = query.with_for_update(skip_locked=True)
+                    query = query.with_for_update(skip_locked=True, of=outbox)
                 ids = [r[0] for r in await conn.execute(query)]
                 if not ids:
                     return []
@@ -142,21 +184,54 @@ class DeliveryWorker:
                         outbox.c.content_type,
                         outbox.c.body,
                         outbox.c.attempts,
-                    ).where(outbox.c.id.in_(ids))
+                        outbox.c.body_key_id,
+                        outbox.c.body_sha256,
+                    )
+                    .where(outbox.c.id.in_(ids))
+                    .order_by(outbox.c.created_at, outbox.c.id)
                 )
-                return [Claimed(*row) for row in rows]
+                return [Claimed(**row._asdict()) for row in rows]
+
+    def _open(self, row: Claimed) -> bytes:
+        """The row's body, ready to send; :class:`Unsealable` if it must not be sent."""
+        if row.body is None:
+            raise Unsealable("no-body")
+        if row.body_key_id is None:
+            # A row from before bodies were sealed, or one slipped in by someone who can write
+            # the database but holds no key: refused unless the operator is draining an upgrade.
+            if not self._sealing.open_plaintext:
+                raise Unsealable("plaintext")
+            body = row.body
+        else:
+            body = self._keyring.open(
+                row.body, row.body_key_id, outbox_id=row.id, partner=row.partner
+            )
+        if row.body_sha256 is not None and hashlib.sha256(body).hexdigest() != row.body_sha256:
+            raise Unsealable("digest-mismatch")
+        return body
 
     async def _attempt(self, row: Claimed) -> None:
+        attempt = row.attempts + 1
+        try:
+            body = self._open(row)
+        except Unsealable as exc:
+            # SECURITY: fail closed: a body that does not open as this row's is never sent.
+            log.warning("delivery_unsealable", outbox_id=row.id, reason=exc.reason)
+            await self._record(row, attempt, "dead", None, UNSEALABLE)
+            self._metrics.deliveries.labels(row.partner, "dead").inc()
+            self._metrics.dead_lettered.labels(row.partner, UNSEALABLE).inc()
+            return
         partner = self._services.settings.partner(row.partner)
         status: int | None = None
         error: str | None = None
+        started = time.perf_counter()
         if partner is None or partner.endpoint is None:
             error = "no delivery endpoint configured"
         else:
             try:
                 async with self._session.post(
                     partner.endpoint,
-                    data=row.body,
+                    data=body,
                     headers={
                         "Content-Type": row.content_type,
                         "Idempotency-Key": row.id,
@@ -170,9 +245,11 @@ class DeliveryWorker:
                     await response.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = type(exc).__name__
+            self._metrics.delivery_seconds.labels(row.partner).observe(
+                time.perf_counter() - started
+            )
         ok = status is not None and 200 <= status < 300
-        attempt = row.attempts + 1
-        outcome: Literal["delivered", "retry", "dead"]
+        outcome: Outcome
         if ok:
             outcome = "delivered"
         elif attempt >= self._settings.max_attempts:
@@ -182,7 +259,9 @@ class DeliveryWorker:
         if error is None and not ok:
             error = f"HTTP {status}"
         await self._record(row, attempt, outcome, status, error)
-        self._metrics.deliveries.labels(outcome).inc()
+        self._metrics.deliveries.labels(row.partner, outcome).inc()
+        if outcome == "dead":
+            self._metrics.dead_lettered.labels(row.partner, "max-attempts").inc()
         log.info(
             "delivery_attempt", outbox_id=row.id, attempt=attempt, outcome=outcome, status=status
         )
@@ -191,7 +270,7 @@ class DeliveryWorker:
         self,
         row: Claimed,
         attempt: int,
-        outcome: Literal["delivered", "retry", "dead"],
+        outcome: Outcome,
         status: int | None,
         error: str | None,
     ) -> None:
@@ -232,3 +311,167 @@ class DeliveryWorker:
             error=error,
         )
         await self._services.committer.submit(UnitOfWork(events=lambda: [event], writes=[write]))
+
+
+# -- dead letters and replay ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A dead-lettered delivery as ops see it: ids, codes and counts, never its body."""
+
+    id: str
+    exchange_id: str
+    partner: str
+    kind: str | None  # the message kind of the exchange that produced it
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    held_back: int  # later deliveries with its ordering key waiting behind it
+
+
+async def dead_letters(conn: AsyncConnection, limit: int = 200) -> list[DeadLetter]:
+    """Dead-lettered rows, oldest first, with how many later deliveries each holds back."""
+    later = outbox.alias("later")
+    held_back = (
+        select(func.count())
+        .where(
+            later.c.partner == outbox.c.partner,
+            later.c.ordering_key == outbox.c.ordering_key,
+            later.c.status == "pending",
+            later.c.created_at >= outbox.c.created_at,
+            later.c.id != outbox.c.id,
+        )
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        select(
+            outbox.c.id,
+            outbox.c.exchange_id,
+            outbox.c.partner,
+            exchanges.c.kind,
+            outbox.c.attempts,
+            outbox.c.last_error,
+            outbox.c.created_at,
+            held_back,
+        )
+        .select_from(outbox.outerjoin(exchanges, exchanges.c.id == outbox.c.exchange_id))
+        .where(outbox.c.status == "dead")
+        .order_by(outbox.c.created_at, outbox.c.id)
+        .limit(limit)
+    )
+    return [DeadLetter(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """A dead letter put back in the outbox, and its ledger entry."""
+
+    outbox_id: str
+    partner: str
+    attempts_before: int
+    seq: int
+
+
+async def replay(
+    services: Services, outbox_id: str, *, operator: str, request_id: str | None
+) -> Replayed | None:
+    """Put a dead-lettered row back in the outbox (pending, due now, attempts kept) and record
+    ``delivery.replayed`` naming ``operator``, in one transaction. None if the row is not dead
+    (unknown, delivered, or already replayed): nothing is changed or recorded then.
+
+    A replayed row is tried once; if that attempt fails it is dead-lettered again.
+    """
+    found: dict[str, Any] = {}
+    now = datetime.now(UTC)
+
+    def write(conn: Connection) -> None:
+        found.clear()  # a batch retried alone runs this again
+        row = conn.execute(
+            select(
+                outbox.c.exchange_id,
+                outbox.c.disclosure_id,
+                outbox.c.partner,
+                outbox.c.request_id,
+                outbox.c.attempts,
+            ).where(outbox.c.id == outbox_id, outbox.c.status == "dead")
+        ).first()
+        if row is None:
+            return
+        changed = conn.execute(
+            update(outbox)
+            .where(outbox.c.id == outbox_id, outbox.c.status == "dead")
+            .values(status="pending", next_attempt_at=now, lease_until=None)
+        )
+        if changed.rowcount == 1:
+            found.update(row._asdict())
+
+    def events() -> list[Any]:
+        if not found:
+            return []
+        return [
+            DeliveryReplayed(
+                at=now,
+                request_id=request_id,
+                exchange_id=found["exchange_id"],
+                partner=found["partner"],
+                outbox_id=outbox_id,
+                disclosure_id=found["disclosure_id"],
+                operator=operator,
+                attempts_before=found["attempts"],
+            )
+        ]
+
+    seqs = await services.committer.submit(UnitOfWork(events=events, writes=[write]))
+    if not found or not seqs:
+        return None
+    log.info("delivery_replayed", outbox_id=outbox_id, attempts_before=found["attempts"])
+    return Replayed(outbox_id, found["partner"], found["attempts"], seqs[0])
+
+
+# -- what /_status and /metrics report ---------------------------------------------------------
+
+
+async def backlog(conn: AsyncConnection, now: datetime | None = None) -> list[Backlog]:
+    """Undelivered rows by partner and state (pending, retrying, dead), with the oldest's age."""
+    moment = now or datetime.now(UTC)
+    # Inline, not a bound parameter, so that PostgreSQL sees the same expression in GROUP BY.
+    failing = outbox.c.attempts > literal_column("0")
+    rows = await conn.execute(
+        select(
+            outbox.c.partner, outbox.c.status, failing, func.count(), func.min(outbox.c.created_at)
+        )
+        .where(outbox.c.status.in_(("pending", "dead")))
+        .group_by(outbox.c.partner, outbox.c.status, failing)
+    )
+    merged: dict[tuple[str, str], tuple[int, datetime]] = {}
+    for partner, status, has_failed, count, oldest in rows:
+        state = "dead" if status == "dead" else ("retrying" if has_failed else "pending")
+        total, stamp = int(count), _aware(oldest)
+        before = merged.get((partner, state))
+        if before is not None:
+            total, stamp = total + before[0], min(stamp, before[1])
+        merged[(partner, state)] = (total, stamp)
+    return [
+        Backlog(partner, state, count, max(0.0, (moment - oldest).total_seconds()))
+        for (partner, state), (count, oldest) in sorted(merged.items())
+    ]
+
+
+def _aware(value: datetime) -> datetime:
+    # An aggregate bypasses the column type's result processing on SQLite.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def failing_partners(entries: Sequence[Backlog]) -> dict[str, dict[str, Any]]:
+    """Partners whose deliveries are failing (a row retrying or dead), with what shows it."""
+    failing: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if entry.status == "pending":
+            continue
+        found = failing.setdefault(entry.partner, {"retrying": 0, "dead": 0, "oldest": 0.0})
+        found[entry.status] += entry.rows
+        found["oldest"] = max(found["oldest"], entry.oldest_age)
+    return failing

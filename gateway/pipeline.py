@@ -335,7 +335,7 @@ async def commit(ex: Exchange, services: Services) -> None:
     """One atomic commit: index updates, exchange record, outbox rows and every audit entry."""
     ex.summary = _summary(ex)
     writes = [_learn(ex)] if ex.teaches else []
-    unit = UnitOfWork(events=lambda: _events(ex), writes=writes, rows=_rows(ex))
+    unit = UnitOfWork(events=lambda: _events(ex), writes=writes, rows=_rows(ex, services))
     ex.ledger_seqs = await services.committer.submit(unit)
     ex.summary["ledger_entries"] = len(ex.ledger_seqs)
 
@@ -373,7 +373,7 @@ def _learn(ex: Exchange) -> Callable[[Connection], None]:
     return write
 
 
-def _rows(ex: Exchange) -> list[tuple[Table, dict[str, Any]]]:
+def _rows(ex: Exchange, services: Services) -> list[tuple[Table, dict[str, Any]]]:
     rows: list[tuple[Table, dict[str, Any]]] = [
         (
             exchanges,
@@ -387,9 +387,14 @@ def _rows(ex: Exchange) -> list[tuple[Table, dict[str, Any]]]:
             },
         )
     ]
+    keyring = services.settings.sealing.keyring
     for r in ex.routed:
-        if r.disclosure is None or r.rendered is None:
+        if r.disclosure is None or r.rendered is None or r.outbox_id is None:
             continue
+        partner = r.disclosure.recipient.partner
+        # SECURITY: the body is stored sealed (AES-256-GCM, bound to this row and recipient);
+        # only the delivery worker opens it, and it is purged once delivered.
+        sealed, key_id = keyring.seal(r.rendered.body, outbox_id=r.outbox_id, partner=partner)
         rows.append(
             (
                 outbox,
@@ -397,10 +402,11 @@ def _rows(ex: Exchange) -> list[tuple[Table, dict[str, Any]]]:
                     "id": r.outbox_id,
                     "exchange_id": ex.exchange_id,
                     "disclosure_id": r.disclosure.disclosure_id,
-                    "partner": r.disclosure.recipient.partner,
+                    "partner": partner,
                     "request_id": ex.request_id,
                     "content_type": r.rendered.content_type,
-                    "body": r.rendered.body,
+                    "body": sealed,
+                    "body_key_id": key_id,
                     "body_sha256": _sha256(r.rendered.body),
                     "status": "pending",
                     "attempts": 0,
@@ -409,6 +415,12 @@ def _rows(ex: Exchange) -> list[tuple[Table, dict[str, Any]]]:
                     "last_error": None,
                     "created_at": ex.received_at,
                     "delivered_at": None,
+                    # Deliveries to one recipient about one person go in the order received:
+                    # keyed by the person the disclosure is about (the index's surrogate id of
+                    # the child the recipient holds the record of, always indexed already).
+                    "ordering_key": f"{partner}:{r.candidate.child_person_id}"
+                    if r.candidate.child_person_id
+                    else None,
                 },
             )
         )

@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from gateway.audit.settings import LedgerSettings
 from gateway.review.settings import ReviewSettings
+from gateway.store.sealing import SealingSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,6 +117,7 @@ class Settings(BaseSettings):
     reader_threads: Annotated[int, Field(gt=0, le=64)] = 4  # threads resolving identities
     ledger: LedgerSettings = LedgerSettings()
     review: ReviewSettings = ReviewSettings()
+    sealing: SealingSettings = SealingSettings()  # the keys outbox bodies are sealed with
 
     @field_validator("partners")
     @classmethod

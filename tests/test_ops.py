@@ -29,10 +29,12 @@ async def test_status_reports_database_ledger_and_outbox(h: Harness) -> None:
     assert "pass" == body["status"]
     assert {
         "database:responseTime",
+        "ledger:writer",
         "ledger:entries",
         "outbox:lag",
         "outbox:pending",
         "outbox:dead",
+        "partner:deliveries",
     } == set(body["checks"])
     assert body["checks"]["ledger:entries"][0]["observedValue"] >= 2
 
