@@ -20,7 +20,7 @@ from gateway.appkeys import DELIVERY, METRICS, SERVICES, SETTINGS
 from gateway.audit.checkpoints import Checkpointer, signer_for, verifiers_for
 from gateway.delivery import DeliveryWorker
 from gateway.metrics import Metrics
-from gateway.middlewares import error_rendering, request_context
+from gateway.middlewares import conventions, error_rendering, request_context
 from gateway.policy.agreements import load_agreements
 from gateway.review import routes as review
 from gateway.routes import lookup, messages, ops, receipts
@@ -69,7 +69,7 @@ def create_app(
     )
 
     app = web.Application(
-        middlewares=[request_context, error_rendering],
+        middlewares=[request_context, error_rendering, *conventions(settings)],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -3,11 +3,15 @@
     GatewayError
     ├── InvalidInput            bad input from a caller: 4xx, names element and reason
     │   ├── InvalidMessage      a partner message that cannot be parsed or checked (400/422)
+    │   ├── RequestTimeout      408: the body did not arrive in time
     │   ├── PayloadTooLarge     413
-    │   └── UnsupportedMediaType 415
+    │   ├── UnsupportedMediaType 415
+    │   └── KeyReused           422: an Idempotency-Key already used for a different request
     ├── Unauthenticated         401: no or unknown credentials
     ├── Forbidden               403: authenticated, but not allowed (sender mismatch, role)
     ├── NotFound                404
+    ├── Conflict                409: the same Idempotency-Key is still being processed
+    ├── TooManyRequests         429: the partner's rate limit is spent
     ├── ConfigurationError      invalid settings, agreements or partner configuration (start-up)
     └── Unavailable             503: the ledger or store cannot be written; nothing was committed
 
@@ -37,6 +41,7 @@ class GatewayError(Exception):
 
     status = 500
     title = "Gateway error"
+    retry_after: int | None = None  # seconds, sent as Retry-After when set
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -65,6 +70,13 @@ class InvalidMessage(InvalidInput):
         self.status = status
 
 
+class RequestTimeout(InvalidInput):
+    """The request body did not arrive within the configured time."""
+
+    status = 408
+    title = "Request timeout"
+
+
 class PayloadTooLarge(InvalidInput):
     """The request body is larger than the configured limit."""
 
@@ -77,6 +89,14 @@ class UnsupportedMediaType(InvalidInput):
 
     status = 415
     title = "Unsupported media type"
+
+
+class KeyReused(InvalidInput):
+    """An Idempotency-Key this partner already used for a different request (method, path,
+    content type or body)."""
+
+    status = 422
+    title = "Idempotency key reused"
 
 
 class Unauthenticated(GatewayError):
@@ -98,6 +118,28 @@ class NotFound(GatewayError):
 
     status = 404
     title = "Not found"
+
+
+class Conflict(GatewayError):
+    """A request with the same Idempotency-Key is still being processed: retry after a moment."""
+
+    status = 409
+    title = "Conflict"
+
+    def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class TooManyRequests(GatewayError):
+    """The partner has spent its rate limit: retry after ``retry_after`` seconds."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class ConfigurationError(GatewayError):

@@ -23,9 +23,12 @@ _SEVERITY_CODE = {
     403: "forbidden",
     404: "not-found",
     405: "not-supported",
+    408: "timeout",
+    409: "conflict",
     413: "too-long",
     415: "not-supported",
     422: "processing",
+    429: "throttled",
     503: "transient",
 }
 
@@ -69,11 +72,14 @@ def error_response(
 
 
 def gateway_error_response(request: web.Request, exc: GatewayError) -> web.Response:
-    """Render a deliberate gateway error."""
+    """Render a deliberate gateway error (with ``Retry-After`` when the error sets it)."""
     issues = exc.issues if isinstance(exc, InvalidInput) else None
-    return error_response(
+    response = error_response(
         request, status=exc.status, title=exc.title, detail=exc.detail, issues=issues
     )
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 # NHS England's Spine error codes, as its own APIs (PDS) return them in OperationOutcome.details.
@@ -94,6 +100,10 @@ _SPINE_BY_ISSUE_CODE = {
 _SPINE_BY_STATUS = {
     404: ("RESOURCE_NOT_FOUND", "Resource not found"),
     405: ("INVALID_METHOD", "Invalid method"),
+    # A duplicate submission refused while the first is in flight (GP Connect's 409 code).
+    409: ("DUPLICATE_REJECTED", "Create would lead to creation of a duplicate resource"),
+    # As PDS and the other NHS England APIs answer a spent rate limit.
+    429: ("TOO_MANY_REQUESTS", "Too many requests"),
 }
 
 

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from gateway.audit.settings import LedgerSettings
+from gateway.conventions import IdempotencySettings, LimitSettings, RateLimitSettings
 from gateway.review.settings import ReviewSettings
 from gateway.store.sealing import SealingSettings
 
@@ -117,6 +118,9 @@ class Settings(BaseSettings):
     reader_threads: Annotated[int, Field(gt=0, le=64)] = 4  # threads resolving identities
     ledger: LedgerSettings = LedgerSettings()
     review: ReviewSettings = ReviewSettings()
+    limits: LimitSettings = LimitSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    idempotency: IdempotencySettings = IdempotencySettings()
     sealing: SealingSettings = SealingSettings()  # the keys outbox bodies are sealed with
 
     @field_validator("partners")

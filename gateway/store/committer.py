@@ -29,6 +29,7 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,11 @@ class UnitOfWork:
     events: Callable[[], list[AuditEvent]]
     writes: list[Write] = field(default_factory=list)  # run in the writer thread, in order
     rows: list[tuple[Table, dict[str, Any]]] = field(default_factory=list)  # plain inserts
+
+
+# Set for the length of one request (gateway/idempotency.py): called with every unit that request
+# submits, so the request's Idempotency-Key row can commit in the same transaction as its exchange.
+UNIT_HOOK: ContextVar[Callable[[UnitOfWork], None] | None] = ContextVar("unit_hook", default=None)
 
 
 @dataclass
@@ -103,6 +109,9 @@ class GroupCommitter:
         """Commit ``unit``; return its ledger sequence numbers. Raises Unavailable on failure."""
         if self._task is None:
             raise Unavailable("the ledger writer is not running")
+        hook = UNIT_HOOK.get()
+        if hook is not None:
+            hook(unit)
         done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(unit, done))
         return await done
