@@ -127,3 +127,20 @@ async def until(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{what} did not happen within {seconds} s")
         await asyncio.sleep(0.02)
+
+
+async def until_rows(
+    engine: AsyncEngine,
+    check: Callable[[list[dict[str, Any]]], bool],
+    seconds: float = 10.0,
+    what: str = "the outbox state",
+) -> list[dict[str, Any]]:
+    """Poll the outbox until ``check(rows)`` holds; return those rows."""
+    found: list[dict[str, Any]] = []
+
+    async def holds() -> bool:
+        found[:] = await rows(engine)
+        return check(found)
+
+    await until(holds, seconds, what)
+    return found

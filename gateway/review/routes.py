@@ -26,7 +26,7 @@ from aiohttp import web
 from jinja2 import Environment
 from multidict import MultiMapping
 
-from gateway.appkeys import METRICS, REQUEST_ID, SERVICES, SETTINGS
+from gateway.appkeys import DELIVERY, METRICS, REQUEST_ID, SERVICES, SETTINGS
 from gateway.audit.events import (
     AccessRefused,
     AuditEvent,
@@ -34,6 +34,7 @@ from gateway.audit.events import (
     OverrideReviewed,
     RecordViewed,
 )
+from gateway.delivery import dead_letters, replay
 from gateway.errors import GatewayError
 from gateway.review import queries
 from gateway.review.accounts import LocalAccounts, LoginThrottle
@@ -161,6 +162,8 @@ def add_routes(app: web.Application) -> None:
     router.add_post("/overrides/{seq}", review_override)
     router.add_get("/ledger", ledger_status)
     router.add_post("/ledger/verify", verify_ledger)
+    router.add_get("/dead-letters", dead_letters_page)
+    router.add_post("/dead-letters/{outbox_id}/replay", replay_dead_letter)
     # Before the sub-application, which would otherwise answer "/review" with a 404.
     app.router.add_get("/review", _to_search_page)
     app.add_subapp("/review/", review)
@@ -862,3 +865,55 @@ async def verify_ledger(request: web.Request) -> web.Response:
             ),
         )
     return _see_other("/review/ledger")
+
+
+# -- dead letters --------------------------------------------------------------------------------
+
+
+async def dead_letters_page(request: web.Request) -> web.Response:
+    """Dead-lettered deliveries (partner, kind, attempts, last error, age; never the body), each
+    with a Replay form."""
+    session = await _require(request, IG_OFFICER, OPS)
+    async with request.config_dict[SERVICES].engine.connect() as conn:
+        letters = await dead_letters(conn)
+    now = datetime.now(UTC)
+    replayed = request.query.get("replayed", "")
+    return _render(
+        request,
+        "dead_letters.html",
+        letters=letters,
+        ages={d.id: age(now - d.created_at) for d in letters},
+        replayed=replayed if queries.is_uuid(replayed) else None,
+        can_see_exchanges=session.has_role(IG_OFFICER),
+    )
+
+
+async def replay_dead_letter(request: web.Request) -> web.Response:
+    """Put one dead-lettered delivery back in the outbox; ``delivery.replayed`` names the
+    operator, in the same transaction."""
+    session = await _require(request, IG_OFFICER, OPS)
+    form = await _form(request)
+    await _check_csrf(request, form)
+    outbox_id = request.match_info["outbox_id"]
+    if not queries.is_uuid(outbox_id):
+        return _error_page(request, 404, "There is no delivery with this id.")
+    done = await replay(
+        request.config_dict[SERVICES],
+        outbox_id,
+        operator=session.user or "",
+        request_id=request.get(REQUEST_ID),
+    )
+    if done is None:
+        return _error_page(
+            request,
+            409,
+            "This delivery is not dead-lettered: it was replayed or delivered already, or there "
+            "is no such delivery.",
+            link=("/review/dead-letters", "Back to dead letters"),
+        )
+    request.config_dict[METRICS].replays.labels(done.partner).inc()
+    worker = request.config_dict.get(DELIVERY)
+    if worker is not None:
+        worker.wake()
+    log.info("review_delivery_replayed", outbox_id=outbox_id)
+    return _see_other("/review/dead-letters?" + urlencode({"replayed": outbox_id}))
