@@ -23,7 +23,7 @@ from gateway.metrics import Metrics
 from gateway.middlewares import conventions, error_rendering, request_context
 from gateway.policy.agreements import load_agreements
 from gateway.review import routes as review
-from gateway.routes import lookup, messages, ops, receipts
+from gateway.routes import lookup, messages, oauth, ops, receipts
 from gateway.seed import load_seed
 from gateway.services import Services
 from gateway.settings import Settings
@@ -121,6 +121,7 @@ def create_app(
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(_checkpointer_ctx)
     app.cleanup_ctx.append(delivery_ctx)
+    oauth.add_routes(app)  # the token endpoint; loads the keys that authenticate every API call
     messages.add_routes(app)
     lookup.add_routes(app)
     ops.add_routes(app)

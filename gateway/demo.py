@@ -3,25 +3,33 @@
 Starts two partner simulators (the trust's EPR and the council's CSC system, each a real HTTP
 server on loopback), starts the gateway with the example agreement and a seed file, then plays:
 
+0. each partner's system gets an access token: it signs a client assertion with its own private
+   key (whose public half the gateway holds as the partner's JWKS) and trades it at
+   ``POST /oauth2/token``; a replayed assertion is refused and recorded;
 1. the council's CSC system tells the gateway who a child's allocated social worker is;
 2. the trust sends a FHIR message: the child's mother was detained under MHA s136;
 3. the gateway decides, minimises and delivers a crisis notice to the council — without the
    diagnosis, which the notice lists as withheld, with the reason;
-4. the same message also reaches a neighbouring council's child record, with which the trust has
-   no agreement: refused, and the refusal is recorded;
+4. the same message also reaches a neighbouring council's child record; no agreement lets the
+   trust send that council a crisis notice: refused, and the refusal is recorded;
 5. the council looks up who the mother's care coordinator is;
 6. the audit ledger is verified;
 7. the IG review pages are open at ``/review/``, with an IG officer account whose random password
    is printed once.
 
-The demo's partner API keys are public; they exist only for this story.
+The demo partners' key pairs are made at the first run under ``var/demo-keys/`` (private keys mode
+0600, JWKS beside them) and exist only for this story.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
 import secrets
+import shutil
+import socket
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -30,18 +38,19 @@ import aiohttp
 import argon2
 import orjson
 from aiohttp import web
+from joserfc.jwk import ECKey, RSAKey
 
 from gateway.app import create_app
 from gateway.audit.verify import verify_ledger
 from gateway.logging import configure_logging
+from gateway.oauth.client import client_assertion, token_form
 from gateway.review.settings import ReviewAccount, ReviewSettings
 from gateway.settings import Settings, bundled
 from gateway.simulators import PartnerSimulator
 from gateway.store.engine import create_engine
 
-TRUST_KEY = "demo-trust-key-not-secret"
-COUNCIL_KEY = "demo-council-key-not-secret"
 DEMO_DIR = bundled("demo")
+TRUST, COUNCIL, OTHER = "trust-demo", "council-demo", "council-other"
 MOTHER_NHS = "9000000009"
 DEMO_OFFICER = "ig-officer"  # the review pages' demo account; its password is made at each run
 
@@ -57,6 +66,47 @@ def _show(label: str, value: Any) -> None:
     print(textwrap.indent(rendered, "     "))
 
 
+def demo_partner_keys(directory: Path) -> dict[str, RSAKey | ECKey]:
+    """Each demo partner's signing key, made once (RSA for the trust, signing RS512 as NHS
+    England asks; EC P-256 for the councils): ``<id>.pem`` (private, mode 0600) and
+    ``<id>.jwks.json`` (the public JWKS the gateway is configured with)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    keys: dict[str, RSAKey | ECKey] = {}
+    for partner in (TRUST, COUNCIL, OTHER):
+        pem = directory / f"{partner}.pem"
+        kind = RSAKey if partner == TRUST else ECKey
+        if not pem.exists():
+            made = (
+                RSAKey.generate_key(2048, private=True)
+                if partner == TRUST
+                else ECKey.generate_key("P-256", private=True)
+            )
+            fd = os.open(pem, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(made.as_pem(private=True))
+        loaded = kind.import_key(pem.read_bytes())
+        # kid = the key's RFC 7638 thumbprint, so a new key never reuses an old key's kid.
+        key = kind.import_key(loaded.as_dict(private=True), {"kid": loaded.thumbprint()})
+        jwks = {"keys": [{**key.as_dict(private=False), "use": "sig"}]}
+        (directory / f"{partner}.jwks.json").write_bytes(
+            orjson.dumps(jwks, option=orjson.OPT_INDENT_2)
+        )
+        keys[partner] = key
+    return keys
+
+
+def demo_agreements(directory: Path) -> Path:
+    """The example agreement (``deploy/agreements``) and the demo's own
+    (``deploy/demo/agreements``: the neighbouring council shares child status with the trust), in
+    one folder made afresh."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    for source in (bundled("agreements"), DEMO_DIR / "agreements"):
+        for path in sorted(source.glob("*.yaml")):
+            shutil.copy(path, directory / path.name)
+    return directory
+
+
 def demo_settings(
     database: Path,
     trust_url: str,
@@ -64,9 +114,13 @@ def demo_settings(
     other_url: str,
     *,
     officer_password: str | None = None,
+    port: int = 8080,
+    keys_dir: Path | None = None,
+    agreements_dir: Path | None = None,
 ) -> Settings:
     """The embedded defaults, with the simulators' endpoints and the demo seed; with
-    ``officer_password``, an IG officer account for the review pages."""
+    ``officer_password``, an IG officer account for the review pages; with ``keys_dir``, each
+    partner's JWKS file from ``demo_partner_keys``."""
     defaults = Settings()
     review = defaults.review
     if officer_password is not None:
@@ -78,16 +132,43 @@ def demo_settings(
         review = ReviewSettings(accounts=(officer,))
     endpoints = {"trust-demo": trust_url, "council-demo": council_url, "council-other": other_url}
     partners = tuple(
-        p.model_copy(update={"endpoint": endpoints.get(p.id)}) for p in defaults.partners
+        p.model_copy(
+            update={
+                "endpoint": endpoints.get(p.id),
+                "jwks_file": keys_dir / f"{p.id}.jwks.json" if keys_dir is not None else None,
+            }
+        )
+        for p in defaults.partners
     )
     return defaults.model_copy(
         update={
             "database_url": f"sqlite+aiosqlite:///{database}",
+            "port": port,
+            "agreements_dir": agreements_dir or defaults.agreements_dir,
             "partners": partners,
             "seed_file": DEMO_DIR / "seed.yaml",
             "review": review,
         }
     )
+
+
+def _decoded(token: str) -> dict[str, Any]:
+    """A JWT's header and claims, for the narration (the signature is left out)."""
+    header, claims = (
+        orjson.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        for part in token.split(".")[:2]
+    )
+    return {"header": header, "claims": claims}
+
+
+async def _token(
+    session: aiohttp.ClientSession, base: str, key: RSAKey | ECKey, partner: str, audience: str
+) -> tuple[str, str, int, dict[str, Any]]:
+    """The partner's system signs an assertion and trades it for an access token."""
+    assertion = client_assertion(key, partner, audience)
+    async with session.post(f"{base}/oauth2/token", data=token_form(assertion)) as response:
+        body: dict[str, Any] = await response.json(content_type=None)
+        return assertion, str(body.get("access_token", "")), response.status, body
 
 
 async def _post(
@@ -119,26 +200,70 @@ async def run_demo(*, port: int = 8080, exit_after: bool = False) -> int:
     urls = [await sim.start() for sim in (trust, council, other)]
     # A fresh random password each run, shown once below and stored only as its argon2id hash.
     officer_password = secrets.token_urlsafe(12)
-    settings = demo_settings(database, *urls, officer_password=officer_password)
+    keys_dir = var / "demo-keys"
+    keys = demo_partner_keys(keys_dir)
+    # Bind first: the token endpoint's URL (the audience every assertion names) needs the port.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    bound = listener.getsockname()[1]
+    settings = demo_settings(
+        database,
+        *urls,
+        officer_password=officer_password,
+        port=bound,
+        keys_dir=keys_dir,
+        agreements_dir=demo_agreements(var / "demo-agreements"),
+    )
+    audience = settings.oauth.endpoint(settings.host, bound)
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await web.SockSite(runner, listener).start()
+    base = f"http://127.0.0.1:{bound}"
     messages = DEMO_DIR / "messages"
     ok = True
     try:
         print(f"Joined-up demo: gateway at {base}; ledger in {database}")
         _say(
-            "0. The index is seeded",
+            "The index is seeded",
             "The seed file told the gateway that the neighbouring council (998) also holds a "
-            "record "
-            "for the child. The trust has no data-sharing agreement with that council.",
+            "record for the child (that council shares child status with the trust, under "
+            "deploy/demo/agreements/). No agreement lets the trust send it crisis notices.",
         )
         async with aiohttp.ClientSession() as session:
+            assertion, council_token, status, body = await _token(
+                session, base, keys[COUNCIL], COUNCIL, audience
+            )
+            ok &= status == 200
+            _say(
+                "0. Each partner's system gets an access token",
+                "The council's system signs a short-lived client assertion (RFC 7523) with its "
+                f"own private key ({keys_dir / (COUNCIL + '.pem')}); the gateway holds only the "
+                "public half, as the council's JWKS. It posts the assertion to POST /oauth2/token "
+                f"and gets an access token for {body.get('expires_in')} seconds (answer {status}):",
+            )
+            _show("the assertion, decoded (signature left out)", _decoded(assertion))
+            _show(
+                "the token response",
+                {**body, "access_token": council_token[:24] + "... (an ES256 JWT)"},
+            )
+            async with session.post(f"{base}/oauth2/token", data=token_form(assertion)) as again:
+                replayed = await again.json(content_type=None)
+                ok &= again.status == 401
+            _say(
+                "   The same assertion, sent again, is refused",
+                f"Each assertion's jti may be used once ({again.status}); the refusal is "
+                "recorded in the ledger as access.refused:",
+            )
+            _show("answer", replayed)
+            _, trust_token, status, _ = await _token(session, base, keys[TRUST], TRUST, audience)
+            ok &= status == 200
+            print(f"   The trust's system does the same with its RSA key (RS512): {status}.")
+
             status, body = await _post(
                 session,
                 f"{base}/csc/messages",
-                COUNCIL_KEY,
+                council_token,
                 messages / "child-status-999.json",
                 "application/json",
             )
@@ -152,7 +277,7 @@ async def run_demo(*, port: int = 8080, exit_after: bool = False) -> int:
             status, body = await _post(
                 session,
                 f"{base}/fhir/$process-message",
-                TRUST_KEY,
+                trust_token,
                 messages / "crisis-s136.json",
                 "application/fhir+json",
             )
@@ -200,7 +325,7 @@ async def run_demo(*, port: int = 8080, exit_after: bool = False) -> int:
                     "identifier": f"https://fhir.nhs.uk/Id/nhs-number|{MOTHER_NHS}",
                     "role": "care-coordinator",
                 },
-                headers={"Authorization": f"Bearer {COUNCIL_KEY}"},
+                headers={"Authorization": f"Bearer {council_token}"},
             ) as response:
                 answer = await response.json(content_type=None)
                 ok &= response.status == 200
@@ -233,6 +358,19 @@ async def run_demo(*, port: int = 8080, exit_after: bool = False) -> int:
         print(f"     {base}/review/")
         print(f"     account:  {DEMO_OFFICER}")
         print(f"     password: {officer_password}")
+        _say(
+            "8. Call the API yourself",
+            "An access token for the council, valid for ten minutes, and the look-up from step "
+            "5 with curl. docs/partners.md shows a partner's system getting its own tokens.",
+        )
+        async with aiohttp.ClientSession() as session:
+            _, token, _, _ = await _token(session, base, keys[COUNCIL], COUNCIL, audience)
+        print(f"     TOKEN={token}")
+        print(
+            f'     curl -s --get {base}/api/v1/workers -H "Authorization: Bearer $TOKEN" \\\n'
+            f"       --data-urlencode 'identifier=https://fhir.nhs.uk/Id/nhs-number|{MOTHER_NHS}' "
+            "--data-urlencode 'role=care-coordinator'"
+        )
         print("\nDemo " + ("complete." if ok else "FAILED: see above."))
         if not exit_after:
             print(f"Still serving at {base} (Ctrl-C to stop).")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +24,8 @@ from pydantic_settings import (
 
 from gateway.audit.settings import LedgerSettings
 from gateway.conventions import IdempotencySettings, LimitSettings, RateLimitSettings
+from gateway.oauth.jwks import JwksError, check_jwks
+from gateway.oauth.settings import OAuthSettings
 from gateway.review.settings import ReviewSettings
 from gateway.store.sealing import SealingSettings
 
@@ -48,7 +50,8 @@ def hash_api_key(key: str) -> str:
 class PartnerSettings(BaseModel):
     """A partner system: who it speaks for, how it authenticates, where its deliveries go."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # SECURITY: errors never repeat the input: a refused JWKS may hold a private key.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
     name: str
@@ -56,7 +59,27 @@ class PartnerSettings(BaseModel):
     format: str  # adapter name used for deliveries to it: "fhir-r4" or "csc"
     # SECURITY: only hashes of API keys are configured; see hash_api_key.
     api_key_sha256: tuple[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")], ...] = ()
+    # The partner's public keys for its client assertions (RFC 7517 JWKS), inline or in a file
+    # (re-read when it changes). Public keys only: a key with private members is refused.
+    jwks: dict[str, Any] | None = None
+    jwks_file: Path | None = None
     endpoint: str | None = None  # where the delivery worker posts disclosures
+
+    @field_validator("jwks")
+    @classmethod
+    def _public_jwks(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                check_jwks(value)
+            except JwksError as exc:
+                raise ValueError(f"jwks: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Self:
+        if self.jwks is not None and self.jwks_file is not None:
+            raise ValueError("give jwks or jwks_file, not both")
+        return self
 
     @field_validator("endpoint")
     @classmethod
@@ -91,8 +114,13 @@ class DeliverySettings(BaseModel):
 class Settings(BaseSettings):
     """Every setting, with the embedded demo defaults."""
 
+    # SECURITY: errors never repeat the input: a refused partner JWKS may hold a private key.
     model_config = SettingsConfigDict(
-        env_prefix="JOINEDUP_", env_nested_delimiter="__", extra="forbid", frozen=True
+        env_prefix="JOINEDUP_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,
     )
 
     database_url: str = "sqlite+aiosqlite:///var/joinedup.db"
@@ -118,6 +146,7 @@ class Settings(BaseSettings):
     reader_threads: Annotated[int, Field(gt=0, le=64)] = 4  # threads resolving identities
     ledger: LedgerSettings = LedgerSettings()
     review: ReviewSettings = ReviewSettings()
+    oauth: OAuthSettings = OAuthSettings()
     limits: LimitSettings = LimitSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     idempotency: IdempotencySettings = IdempotencySettings()

@@ -7,18 +7,24 @@ reached its tests are skipped with a loud banner; under ``CI=true`` that is a fa
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy.engine import make_url
 
+from gateway.oauth.settings import OAuthSettings
+from gateway.oauth.tokens import issue, load_or_create_key
 from gateway.settings import PartnerSettings, Settings, bundled, hash_api_key
 
 pytest_plugins = ["tests.gateway_harness"]
@@ -27,11 +33,47 @@ PG_URL = os.environ.get(
     "JOINEDUP_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
-TRUST_KEY = "test-trust-key-0123456789abcdef0123456789"
-COUNCIL_KEY = "test-council-key-0123456789abcdef012345678"
-OTHER_COUNCIL_KEY = "test-other-council-key-0123456789abcdef0123"
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
+
+# -- partner authentication ---------------------------------------------------------------------
+# One token signing key per session (make_settings configures it), and each test partner's own
+# key pair, made once per session: RSA for the trust (RS512, as NHS England asks), EC P-256 and
+# P-384 for the councils. The partners' JWKS hold the public halves.
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="joinedup-oauth-"))
+atexit.register(shutil.rmtree, _SESSION_DIR, ignore_errors=True)
+TOKEN_KEY_FILE = _SESSION_DIR / "oauth-token-key.pem"
+TOKEN_URL = "http://127.0.0.1:8080/oauth2/token"  # the audience assertions name in the tests
+_TOKEN_KEY = load_or_create_key(TOKEN_KEY_FILE)
+PARTNER_KEYS: dict[str, RSAKey | ECKey] = {
+    "trust-demo": RSAKey.generate_key(2048, parameters={"kid": "trust-test-1"}, private=True),
+    "council-demo": ECKey.generate_key("P-256", parameters={"kid": "council-test-1"}, private=True),
+    "council-other": ECKey.generate_key(
+        "P-384", parameters={"kid": "other-council-test-1"}, private=True
+    ),
+}
+
+
+def public_jwks(*keys: RSAKey | ECKey) -> dict[str, Any]:
+    """A JWKS of the public halves of ``keys``."""
+    return {"keys": [k.as_dict(private=False) for k in keys]}
+
+
+def session_token(partner_id: str) -> str:
+    """A real access token for ``partner_id``, signed with the session's token key (valid for a
+    day, so that a long run never outlives it)."""
+    return issue(_TOKEN_KEY, partner_id, now=time.time(), lifetime=24 * 3600).value
+
+
+# Access tokens for the three test partners: every test that sends one goes through the real
+# verification path.
+TRUST_KEY = session_token("trust-demo")
+COUNCIL_KEY = session_token("council-demo")
+OTHER_COUNCIL_KEY = session_token("council-other")
+# The interim API keys, accepted only where a test sets oauth.allow_api_keys.
+TRUST_API_KEY = "test-trust-key-0123456789abcdef0123456789"
+COUNCIL_API_KEY = "test-council-key-0123456789abcdef012345678"
+OTHER_COUNCIL_API_KEY = "test-other-council-key-0123456789abcdef0123"
 
 _pg_state: dict[str, str | None] = {}
 _pg_skipped: list[str] = []
@@ -120,14 +162,15 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 
 def partners(**endpoints: str) -> tuple[PartnerSettings, ...]:
     """The test partners: a trust (RX9), its council (999) and a council (998) the trust has no
-    flow to."""
+    flow to; each with its JWKS and an interim API key."""
     return (
         PartnerSettings(
             id="trust-demo",
             name="Test trust",
             organisations=("RX9",),
             format="fhir-r4",
-            api_key_sha256=(hash_api_key(TRUST_KEY),),
+            api_key_sha256=(hash_api_key(TRUST_API_KEY),),
+            jwks=public_jwks(PARTNER_KEYS["trust-demo"]),
             endpoint=endpoints.get("trust-demo"),
         ),
         PartnerSettings(
@@ -135,7 +178,8 @@ def partners(**endpoints: str) -> tuple[PartnerSettings, ...]:
             name="Test council",
             organisations=("999",),
             format="csc",
-            api_key_sha256=(hash_api_key(COUNCIL_KEY),),
+            api_key_sha256=(hash_api_key(COUNCIL_API_KEY),),
+            jwks=public_jwks(PARTNER_KEYS["council-demo"]),
             endpoint=endpoints.get("council-demo"),
         ),
         PartnerSettings(
@@ -143,7 +187,8 @@ def partners(**endpoints: str) -> tuple[PartnerSettings, ...]:
             name="Council the trust shares nothing with",
             organisations=("998",),
             format="csc",
-            api_key_sha256=(hash_api_key(OTHER_COUNCIL_KEY),),
+            api_key_sha256=(hash_api_key(OTHER_COUNCIL_API_KEY),),
+            jwks=public_jwks(PARTNER_KEYS["council-other"]),
             endpoint=endpoints.get("council-other"),
         ),
     )
@@ -165,14 +210,23 @@ def agreements_for_tests() -> Path:
 _TEST_AGREEMENTS: Path | None = None
 
 
+def oauth_settings(**overrides: Any) -> OAuthSettings:
+    """OAuth settings signing with the session's token key (so TRUST_KEY and the others verify)."""
+    values: dict[str, Any] = {"token_key_file": TOKEN_KEY_FILE, "token_url": TOKEN_URL}
+    values.update(overrides)
+    return OAuthSettings(**values)
+
+
 def make_settings(database: Database, **overrides: object) -> Settings:
-    """Settings for a test gateway on ``database`` with the test agreements (``agreements_for_tests``)."""
+    """Settings for a test gateway on ``database`` with the test agreements (``agreements_for_tests``)
+    and the session's token key."""
     values: dict[str, object] = {
         "database_url": database.url,
         "database_schema": database.schema,
         "agreements_dir": agreements_for_tests(),
         "partners": partners(),
         "log_level": "debug",
+        "oauth": oauth_settings(),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

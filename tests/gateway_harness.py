@@ -16,12 +16,15 @@ from adapters.base import Adapter
 from gateway.app import create_app
 from gateway.appkeys import SERVICES
 from gateway.audit.verify import Verdict, verify_ledger
+from gateway.oauth.client import client_assertion, token_form
 from gateway.settings import DeliverySettings
 from gateway.simulators import PartnerSimulator
 from gateway.store.tables import ledger
 from tests.conftest import (
     COUNCIL_KEY,
     FIXTURES,
+    PARTNER_KEYS,
+    TOKEN_URL,
     TRUST_KEY,
     Database,
     make_settings,
@@ -78,6 +81,21 @@ class Harness:
             data=data,
             headers={"Authorization": f"Bearer {key}", "Content-Type": JSON},
         )
+
+    async def post_token(self, form: dict[str, str] | bytes, **headers: str) -> Any:
+        """POST a token request (a form, or raw bytes) to the real token endpoint."""
+        values = {"Content-Type": "application/x-www-form-urlencoded", **headers}
+        return await self.client.post("/oauth2/token", data=form, headers=values)
+
+    async def token_for(self, partner_id: str) -> str:
+        """An access token for ``partner_id``, obtained as a partner's system does: a client
+        assertion signed with the partner's own key, traded at ``POST /oauth2/token``."""
+        assertion = client_assertion(PARTNER_KEYS[partner_id], partner_id, TOKEN_URL)
+        response = await self.post_token(token_form(assertion))
+        body = await response.json()
+        assert 200 == response.status, body
+        token: str = body["access_token"]
+        return token
 
     async def entries(self) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:

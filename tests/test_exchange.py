@@ -200,10 +200,14 @@ async def test_bad_fhir_is_a_specific_operation_outcome_and_commits_nothing(
     ],
 )
 async def test_refused_before_parsing(h: Harness, headers: dict[str, str], status: int) -> None:
-    """Unknown keys and unsupported media types are refused with OperationOutcome; nothing stored."""
+    """Unknown keys and unsupported media types are refused with OperationOutcome; nothing stored
+    but, for a 401, the refusal itself (access.refused)."""
     response = await h.post_fhir(crisis_bundle(), **headers)
     assert status == response.status
     assert "OperationOutcome" == (await response.json())["resourceType"]
+    if status == 401:
+        assert ["access.refused"] == [e["event"] for e in await h.entries()]
+        return
     await _nothing_committed(h)
 
 

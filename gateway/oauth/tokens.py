@@ -28,10 +28,12 @@ AUDIENCE = "joined-up-api"
 class TokenRejected(Exception):
     """The bearer token is refused; ``code`` is stable, ``reason`` fixed text."""
 
-    def __init__(self, code: str, reason: str) -> None:
+    def __init__(self, code: str, reason: str, client_id: str | None = None) -> None:
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = reason
+        # The client a genuine but unusable (expired) token was issued to; None when unproven.
+        self.client_id = client_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,18 @@ def load_or_create_key(path: Path) -> ECKey:
     return ECKey.import_key(key.as_dict(private=True), {"kid": key.thumbprint()})
 
 
+def load_verification_key(path: Path) -> ECKey:
+    """An earlier signing key (PEM, public or private) whose tokens are still to be accepted;
+    only its public half is kept. ValueError if the file is not an EC key."""
+    key = ECKey.import_key(path.read_bytes())
+    return ECKey.import_key(key.as_dict(private=False), {"kid": key.thumbprint()})
+
+
+def key_set(*keys: ECKey) -> KeySet:
+    """The public halves of ``keys`` as a verification set (kid = thumbprint)."""
+    return KeySet.import_key_set({"keys": [k.as_dict(private=False) for k in keys]})
+
+
 def issue(key: ECKey, client_id: str, *, now: float, lifetime: int) -> AccessToken:
     """Sign an access token for ``client_id``."""
     claims = {
@@ -71,6 +85,12 @@ def issue(key: ECKey, client_id: str, *, now: float, lifetime: int) -> AccessTok
 
 def verify(token: str, keys: KeySet, *, now: float) -> str:
     """The client id a valid access token was issued to; TokenRejected otherwise."""
+    return verified(token, keys, now=now)[0]
+
+
+def verified(token: str, keys: KeySet, *, now: float) -> tuple[str, int]:
+    """The client id a valid access token was issued to, and when it expires; TokenRejected
+    otherwise (with the client id when only the expiry is wrong)."""
     if not token or len(token) > 4096 or token.count(".") != 2:
         raise TokenRejected("malformed", "the bearer token is not an access token")
     try:
@@ -81,9 +101,9 @@ def verify(token: str, keys: KeySet, *, now: float) -> str:
     exp = claims.get("exp")
     if claims.get("iss") != ISSUER or claims.get("aud") != AUDIENCE:
         raise TokenRejected("wrong-issuer", "the access token was not issued by this gateway")
-    if not isinstance(exp, int) or exp <= now:
-        raise TokenRejected("expired", "the access token has expired")
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise TokenRejected("malformed", "the access token names no client")
-    return subject
+    if isinstance(exp, bool) or not isinstance(exp, int) or exp <= now:
+        raise TokenRejected("expired", "the access token has expired", subject)
+    return subject, exp
