@@ -37,8 +37,10 @@ async def test_council_learns_the_care_coordinator(h: Harness) -> None:
 
 
 async def test_trust_learns_the_allocated_social_worker(h: Harness) -> None:
-    """The trust can ask who the child's allocated social worker is."""
+    """The trust can ask who the child's allocated social worker is, once it knows the child's
+    mother (its own patient): the look-up covers the trust's patients and their children."""
     assert 202 == (await h.post_csc(child_status())).status
+    assert 202 == (await h.post_fhir(crisis_bundle())).status
     status, body, _ = await _lookup(h, TRUST_KEY, f"{NHS}|9000000017", "allocated-social-worker")
     assert 200 == status
     assert ["999"] == [w["organisation"] for w in body["workers"]]

@@ -1,9 +1,18 @@
 """The look-up door: "who is the allocated social worker / care coordinator for this person?"
 
 ``GET /api/v1/workers?identifier=<system>|<value>&role=<role>`` answers from the index, under
-policy: each organisation holding such a role must have an agreement flow of kind
-``worker-contact`` to the asking partner's organisation. The answer is minimised like any
-disclosure and every look-up is audited, answered or not.
+policy, in two steps:
+
+1. **The person must be one the asker's agreements cover**: the index must know them through the
+   asking partner's own records (a worker role or social-care episode its organisation holds, or
+   an identifier, family link or consent it supplied), or they must be the parent or child of
+   someone it knows that way. A partner cannot ask about the people of
+   another agency with whom it has nothing to do, even where a flow exists.
+2. Each organisation holding such a role must have an agreement flow of kind ``worker-contact`` to
+   the asking partner's organisation ("under a flow to the asker").
+
+The answer is minimised like any disclosure, and every look-up is audited, answered or not. A
+person outside the asker's reach gets the same 404 as an unknown one (no existence oracle).
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, or_, select, union_all
 
 from gateway import index
 from gateway.appkeys import REQUEST_ID, SERVICES
@@ -23,7 +32,15 @@ from gateway.errors import InvalidInput, Issue, NotFound
 from gateway.policy.engine import decide
 from gateway.policy.minimise import minimise
 from gateway.responses import json_response
+from gateway.settings import PartnerSettings
 from gateway.store.committer import UnitOfWork
+from gateway.store.tables import (
+    consents,
+    family_links,
+    person_identifiers,
+    social_care_episodes,
+    worker_roles,
+)
 from schemas.facts import Organisation, RoleKind, Worker, WorkerRole
 from schemas.identifiers import PersonIdentifier, identifier_from_token
 from schemas.message import MessageKind
@@ -84,6 +101,48 @@ def _contact(facts: tuple[Any, ...]) -> dict[str, Any]:
     return entry
 
 
+def _relatives(conn: Connection, person_id: str) -> list[str]:
+    """The person's parents and children in the index."""
+    query = union_all(
+        select(family_links.c.child_id).where(family_links.c.parent_id == person_id),
+        select(family_links.c.parent_id).where(family_links.c.child_id == person_id),
+    )
+    return [str(row[0]) for row in conn.execute(query)]
+
+
+def covered(conn: Connection, person_id: str, partner: PartnerSettings) -> bool:
+    """Whether the index knows the person, or a parent or child of theirs, through the partner's
+    own records (one query after the family links)."""
+    people = [person_id, *_relatives(conn, person_id)]
+    orgs = list(partner.organisations)
+    own = partner.id
+    query = union_all(
+        select(worker_roles.c.person_id).where(
+            worker_roles.c.person_id.in_(people),
+            or_(worker_roles.c.organisation.in_(orgs), worker_roles.c.source_partner == own),
+        ),
+        select(social_care_episodes.c.person_id).where(
+            social_care_episodes.c.person_id.in_(people),
+            or_(
+                social_care_episodes.c.organisation.in_(orgs),
+                social_care_episodes.c.source_partner == own,
+            ),
+        ),
+        select(person_identifiers.c.person_id).where(
+            person_identifiers.c.person_id.in_(people),
+            person_identifiers.c.source_partner == own,
+        ),
+        select(consents.c.person_id).where(
+            consents.c.person_id.in_(people), consents.c.source_partner == own
+        ),
+        select(family_links.c.child_id).where(
+            or_(family_links.c.parent_id.in_(people), family_links.c.child_id.in_(people)),
+            family_links.c.source_partner == own,
+        ),
+    ).limit(1)
+    return conn.execute(query).first() is not None
+
+
 async def workers(request: web.Request) -> web.Response:
     """Answer a worker look-up under policy."""
     services = request.app[SERVICES]
@@ -93,11 +152,15 @@ async def workers(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
     common = {"at": now, "request_id": request[REQUEST_ID], "partner": partner.id}
 
-    def read(conn: Connection) -> tuple[str | None, list[index.IndexedRole]]:
+    def read(conn: Connection) -> tuple[str | None, bool, list[index.IndexedRole]]:
         person_id = index.find_person(conn, [identifier.key])
-        return person_id, index.roles_for(conn, [person_id], role.value) if person_id else []
+        if person_id is None:
+            return None, False, []
+        if not covered(conn, person_id, partner):
+            return person_id, False, []
+        return person_id, True, index.roles_for(conn, [person_id], role.value)
 
-    person_id, found = await services.reader.run(read)
+    person_id, in_reach, found = await services.reader.run(read)
 
     events: list[LookupDecided] = []
     answers: list[dict[str, Any]] = []
@@ -161,7 +224,18 @@ async def workers(request: web.Request) -> web.Response:
                 ),
             )
         )
-    if not found:
+    if person_id is not None and not in_reach:
+        # SECURITY: recorded as a refusal; answered exactly as an unknown person is.
+        events.append(
+            LookupDecided(
+                **common,
+                outcome="refuse",
+                reason_code="subject-not-covered",
+                role=role.value,
+                person_ids=(person_id,),
+            )
+        )
+    elif not found:
         events.append(
             LookupDecided(
                 **common,
