@@ -43,16 +43,29 @@ def _plain(value: object) -> bool:
     """True if orjson's sorted output is exactly RFC 8785 for ``value``: no floats (RFC 8785
     writes numbers as ECMAScript does), integers IEEE-754 can hold exactly, and ASCII keys (RFC
     8785 orders keys by UTF-16 code unit, orjson by code point: the same for ASCII). String
-    escaping agrees for every code point (checked exhaustively, and by a property test)."""
-    if value is None or isinstance(value, str | bool):
-        return True
-    if isinstance(value, int):
-        return -_SAFE_INT < value < _SAFE_INT
-    if isinstance(value, list):
-        return all(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
-    return False
+    escaping agrees for every code point (checked exhaustively, and by a property test).
+    A loop over exact types rather than recursion: it runs once per entry written or verified."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if not -_SAFE_INT < item < _SAFE_INT:
+                return False
+        elif kind is list:
+            stack.extend(item)
+        elif kind is dict:
+            try:
+                if not "".join(item).isascii():
+                    return False
+            except TypeError:  # a key that is not a string
+                return False
+            stack.extend(item.values())
+        else:
+            return False  # a float, or anything else: the reference implementation decides
+    return True
 
 
 def canonical_json(document: Any) -> bytes:
