@@ -10,17 +10,21 @@ once, in a log it appends to before it answers, which survives its own death. Th
 trust's system: S subjects (a parent known to the trust whose child the council knows, with an
 allocated social worker), each sending its crisis messages one after another (subjects
 concurrently), every message with its own ``Idempotency-Key`` and ``X-Request-ID``, retried with
-the same two after a connection error, a 5xx, a 409 or a 429. Meanwhile the gateway is killed with
-SIGKILL K times at random moments (a random point in the run plus a random delay) and started
-again; with ``--outage`` the council's process is killed a third of the way in and started again
-that many seconds later, while messages keep arriving.
+the same two after a connection error, a 5xx, a 408, 409, 425 or 429, and after a 401 with a
+fresh access token. The partners authenticate as partners do: an access token from
+``POST /oauth2/token`` for a client assertion signed with their own key, whose public half is in
+the gateway's configuration. Meanwhile the gateway is killed with SIGKILL K times at random
+moments (a random point in the run plus up to 0.1 s) and started again; with ``--outage`` the
+council's process is killed a third of the way in and started again that many seconds later,
+while messages keep arriving.
 
 Then the gateway is stopped and the run is checked; every failure is printed as a problem:
 
 - every exchange was answered 2xx in the end, and is recorded once (one exchange for its
   request id, however often it was retried);
 - every 2xx exchange was delivered at least once, and applied exactly once, by the council;
-- per subject, the council applied the messages in the order they were sent;
+- per subject, the council applied the messages in the order they were sent (each subject has
+  one child, the person the gateway orders the council's deliveries by);
 - every 2xx exchange's ledger entries are in the ledger (as many as its 202 said, with the
   exchange's receipt, its permit and a delivered attempt); no outbox row is left pending or dead;
 - ``joinedup audit verify`` exits 0.
@@ -51,12 +55,13 @@ import aiohttp
 import asyncpg
 import orjson
 import yaml
+from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from benchmarks.council import Application, read_log
 from gateway.audit.signing import write_new_key
-from gateway.settings import hash_api_key
+from gateway.oauth.client import fetch_token
 from gateway.store.engine import create_sync_engine_for
 from gateway.store.tables import exchanges, ledger, outbox
 from schemas.identifiers import nhs_number_check_digit
@@ -64,9 +69,9 @@ from schemas.identifiers import nhs_number_check_digit
 REPO = Path(__file__).resolve().parent.parent
 MESSAGES = REPO / "deploy" / "demo" / "messages"
 AGREEMENTS = REPO / "deploy" / "agreements"
-FHIR = "application/fhir+json"
-TRUST_KEY = "crash-trust-key-0123456789abcdef0123456789ab"
-COUNCIL_KEY = "crash-council-key-0123456789abcdef012345678"
+FHIR, CSC = "application/fhir+json", "application/json"
+TRUST, COUNCIL = "trust-demo", "council-demo"
+DOORS = {TRUST: "/fhir/$process-message", COUNCIL: "/csc/messages"}
 PG_URL = os.environ.get(
     "JOINEDUP_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
@@ -255,6 +260,8 @@ class Report:
     gateway_starts: list[float] = field(default_factory=list)
     outage_status: str | None = None  # /_status's verdicts while the council was down
     deliveries: int = 0  # every delivery the council received, duplicates included
+    tokens: int = 0  # access tokens the partners fetched at POST /oauth2/token
+    answers: dict[str, int] = field(default_factory=dict)  # what the retries were for
     failed_attempts: int = 0  # delivery attempts the ledger records as failed (retry or dead)
     applied: int = 0
     audit_verify: int | None = None
@@ -271,7 +278,8 @@ class Report:
             f"{self.plan.exchanges} exchanges over {self.plan.subjects} subjects, "
             f"{self.kills} SIGKILLs of the gateway (seed {self.seed})"
             + (f", council down {self.plan.outage:.1f} s" if self.plan.outage else ""),
-            f"answered 2xx: {accepted}; client retries: {retries}; sending took "
+            f"answered 2xx: {accepted}; client retries: {retries}; access tokens fetched: "
+            f"{self.tokens}; sending took "
             f"{self.sending:.1f} s; gateway starts: {len(starts)} (slowest {restart} s)",
             f"council: {self.deliveries} deliveries received, {self.applied} applied, "
             f"{self.deliveries - self.applied} duplicates recognised by Idempotency-Key; "
@@ -279,6 +287,9 @@ class Report:
             f"ledger: {self.ledger_entries} entries; joinedup audit verify exit "
             f"{self.audit_verify}",
         ]
+        if self.answers:
+            retried = ", ".join(f"{k} {v}" for k, v in sorted(self.answers.items()))
+            lines.append(f"retried after: {retried}")
         if self.outage_status is not None:
             lines.append(f"/_status while the council was down: {self.outage_status}")
         lines.append(f"whole run {self.elapsed:.1f} s; problems: {len(self.problems)}")
@@ -286,31 +297,85 @@ class Report:
         return "\n".join(lines)
 
 
-def write_config(workdir: Path, plan: Plan, council_url: str) -> Path:
+class Credentials:
+    """The partners' own key pairs (their public halves in the gateway's configuration) and the
+    access tokens they get for them at ``POST /oauth2/token`` (RFC 7523 client assertions)."""
+
+    def __init__(self, token_url: str) -> None:
+        self.token_url = token_url
+        self.keys: dict[str, RSAKey | ECKey] = {
+            TRUST: RSAKey.generate_key(2048, parameters={"kid": "crash-trust-1"}, private=True),
+            COUNCIL: ECKey.generate_key(
+                "P-256", parameters={"kid": "crash-council-1"}, private=True
+            ),
+        }
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._lock = asyncio.Lock()  # one token request at a time, not one per waiting sender
+        self.fetched = 0  # access tokens issued to the partners during the run
+
+    def jwks(self, partner: str) -> dict[str, Any]:
+        """The partner's public JWKS, as configured."""
+        return {"keys": [self.keys[partner].as_dict(private=False)]}
+
+    async def header(self, session: aiohttp.ClientSession, partner: str) -> str:
+        """``Bearer <token>``: the cached token, or a new one (aiohttp or PermissionError)."""
+        async with self._lock:
+            token, expires = self._tokens.get(partner, ("", 0.0))
+            if time.monotonic() > expires - 30:
+                answer = await fetch_token(
+                    session,
+                    self.token_url,
+                    self.keys[partner],
+                    partner,
+                    timeout=aiohttp.ClientTimeout(total=10),
+                )
+                token = str(answer["access_token"])
+                self._tokens[partner] = (token, time.monotonic() + float(answer["expires_in"]))
+                self.fetched += 1
+        return f"Bearer {token}"
+
+    def forget(self, partner: str) -> None:
+        """The gateway refused the token (401): fetch another next time."""
+        self._tokens.pop(partner, None)
+
+
+def write_config(
+    workdir: Path, plan: Plan, port: int, council_url: str, credentials: Credentials
+) -> Path:
     """The gateway's configuration file for this run."""
     key_file = workdir / "ledger-signing-key.pem"
     write_new_key(key_file)
+    unlimited = {"rate": 1_000_000.0, "burst": 1_000_000}
     config = {
         "database_url": plan.database_url or _sqlite_url(workdir),
         "database_schema": plan.database_schema,
+        "port": port,
         "agreements_dir": str(AGREEMENTS),
         "partners": [
             {
-                "id": "trust-demo",
+                "id": TRUST,
                 "name": "Trust (crash test)",
                 "organisations": ["RX9"],
                 "format": "fhir-r4",
-                "api_key_sha256": [hash_api_key(TRUST_KEY)],
+                "jwks": credentials.jwks(TRUST),
             },
             {
-                "id": "council-demo",
+                "id": COUNCIL,
                 "name": "Council (crash test)",
                 "organisations": ["999"],
                 "format": "csc",
-                "api_key_sha256": [hash_api_key(COUNCIL_KEY)],
+                "jwks": credentials.jwks(COUNCIL),
                 "endpoint": council_url,
             },
         ],
+        "oauth": {
+            "token_url": credentials.token_url,
+            "token_key_file": str(workdir / "oauth-token-key.pem"),
+        },
+        # The run measures crash safety, not the rate limiter: each partner may send at will.
+        "rate_limit": {"partners": {TRUST: unlimited, COUNCIL: unlimited}},
+        # A key held by a killed process is free again after 3 s (the default is 60).
+        "idempotency": {"lease": 3.0},
         "log_level": "warning",
         # Retries never give up during the run (the outage is tolerated by attempts, not by
         # dead-lettering); a killed process's leases lapse in 3 s.
@@ -335,52 +400,74 @@ def write_config(workdir: Path, plan: Plan, council_url: str) -> Path:
 
 
 class Trust:
-    """The trust's system: sends, and retries with the same Idempotency-Key and X-Request-ID."""
+    """The partners' systems: every message sent with its own Idempotency-Key and X-Request-ID,
+    retried with the same two after a connection error, a 5xx, 408, 409, 425 or 429 (honouring
+    Retry-After), and after a 401 with a fresh access token, until the deadline."""
 
-    def __init__(self, session: aiohttp.ClientSession, base: str, deadline: float) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base: str,
+        credentials: Credentials,
+        deadline: float,
+    ) -> None:
         self._session = session
         self._base = base
+        self._credentials = credentials
         self._deadline = deadline
         self.done = 0
         self.progressed = asyncio.Event()
+        self.answers: Counter[str] = Counter()  # every answer other than 2xx, and every error
 
-    async def send(self, sent: Sent, body: bytes) -> None:
+    async def post(self, sent: Sent, body: bytes, *, partner: str = TRUST) -> None:
+        """Send until a final answer (2xx, or a 4xx that retrying cannot change)."""
+        path, content_type = (DOORS[partner], FHIR if partner == TRUST else CSC)
         delay = 0.02
         while True:
             sent.attempts += 1
             retry_after = 0.0
             try:
+                headers = {
+                    "Authorization": await self._credentials.header(self._session, partner),
+                    "Content-Type": content_type,
+                    "Idempotency-Key": sent.key,
+                    "X-Request-ID": sent.request_id,
+                }
                 async with self._session.post(
-                    f"{self._base}/fhir/$process-message",
+                    f"{self._base}{path}",
                     data=body,
-                    headers={
-                        "Authorization": f"Bearer {TRUST_KEY}",
-                        "Content-Type": FHIR,
-                        "Idempotency-Key": sent.key,
-                        "X-Request-ID": sent.request_id,
-                    },
+                    headers=headers,
                     timeout=aiohttp.ClientTimeout(total=30),
                 ) as response:
                     payload = await response.read()
+                    if not 200 <= response.status < 300:
+                        self.answers[f"HTTP {response.status}"] += 1
                     if 200 <= response.status < 300:
                         summary = orjson.loads(payload)
                         sent.status = response.status
                         sent.exchange_id = summary.get("exchange_id")
                         sent.ledger_entries = summary.get("ledger_entries")
-                        break
-                    if response.status < 500 and response.status not in _RETRY_STATUSES:
+                        return
+                    if response.status == 401:
+                        self._credentials.forget(partner)
+                    elif response.status < 500 and response.status not in _RETRY_STATUSES:
                         sent.status = response.status
                         sent.error = f"HTTP {response.status}"
-                        break
+                        return
                     with contextlib.suppress(ValueError):
                         retry_after = min(float(response.headers.get("Retry-After", "0")), 2.0)
-            except (aiohttp.ClientError, TimeoutError):
-                pass
+            except (aiohttp.ClientError, TimeoutError, PermissionError) as exc:
+                # The gateway is down, or its token endpoint refused while it came up.
+                self.answers[type(exc).__name__] += 1
             if time.monotonic() > self._deadline:
                 sent.error = "no 2xx before the deadline"
-                break
+                return
             await asyncio.sleep(max(retry_after, random.uniform(0, delay)))
             delay = min(delay * 2, 0.5)
+
+    async def send(self, sent: Sent, body: bytes) -> None:
+        """A crisis message from the trust; progress counted for the killer."""
+        await self.post(sent, body)
         self.done += 1
         self.progressed.set()
 
@@ -390,15 +477,13 @@ class Trust:
             await self.progressed.wait()
 
 
-async def _seed(session: aiohttp.ClientSession, base: str, subjects: Sequence[Subject]) -> None:
+async def _seed(trust: Trust, subjects: Sequence[Subject]) -> None:
+    """The council tells the gateway about each child and its allocated social worker."""
     for subject in subjects:
-        async with session.post(
-            f"{base}/csc/messages",
-            data=subject.child_status,
-            headers={"Authorization": f"Bearer {COUNCIL_KEY}", "Content-Type": "application/json"},
-        ) as response:
-            if response.status != 202:
-                raise RuntimeError(f"seeding subject {subject.index}: HTTP {response.status}")
+        sent = Sent(-1, subject.index, str(uuid.uuid4()), str(uuid.uuid4()))
+        await trust.post(sent, subject.child_status, partner=COUNCIL)
+        if not sent.accepted:
+            raise RuntimeError(f"seeding subject {subject.index}: {sent.error}")
 
 
 async def _killer(
@@ -417,21 +502,26 @@ async def _killer(
 async def _outage(
     trust: Trust, council: Process, gateway: Process, session: aiohttp.ClientSession, plan: Plan
 ) -> str | None:
-    """Kill the council a third of the way in; start it again ``plan.outage`` seconds later."""
+    """Kill the council a third of the way in; start it again once it has been down for
+    ``plan.outage`` seconds *and* the gateway has shown the outage in /_status (a delivery has
+    failed while the gateway was up: it may have been down itself for part of the outage), or
+    after ``max(30, 5 * outage)`` seconds whatever /_status said."""
     await trust.wait_for(max(1, plan.exchanges // 3))
     await council.kill()
     seen: list[str] = []  # /_status's verdicts while the council is down
-    until = time.monotonic() + plan.outage
-    while time.monotonic() < until:
+    began = time.monotonic()
+    while True:
+        elapsed = time.monotonic() - began
+        if (elapsed >= plan.outage and "warn" in seen) or elapsed >= max(30.0, 5 * plan.outage):
+            break
         with contextlib.suppress(aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
             async with session.get(
                 f"{gateway.base}/_status", timeout=aiohttp.ClientTimeout(total=2)
             ) as response:
-                seen.append(f"{orjson.loads(await response.read()).get('status')}")
-        await asyncio.sleep(min(0.5, max(0.0, until - time.monotonic())))
-    verdict = ", ".join(sorted(set(seen))) if seen else None
+                seen.append(str(orjson.loads(await response.read()).get("status")))
+        await asyncio.sleep(0.25)
     await council.start(session)
-    return verdict
+    return ", ".join(sorted(set(seen))) if seen else None
 
 
 async def _drain(council_log: Path, accepted: set[str], deadline: float) -> None:
@@ -679,11 +769,14 @@ async def run(plan: Plan, workdir: Path | None = None) -> Report:
             council_port,
             workdir,
         )
-        config = write_config(workdir, plan, f"{council.base}/deliveries")
         gateway_port = free_port()
+        credentials = Credentials(f"http://127.0.0.1:{gateway_port}/oauth2/token")
+        config = write_config(
+            workdir, plan, gateway_port, f"{council.base}/deliveries", credentials
+        )
         gateway = Process(
             "gateway",
-            ["-m", "gateway.cli", "serve", "--config", str(config), "--port", str(gateway_port)],
+            ["-m", "gateway.cli", "serve", "--config", str(config)],
             gateway_port,
             workdir,
         )
@@ -695,10 +788,13 @@ async def run(plan: Plan, workdir: Path | None = None) -> Report:
         await council.start(session)
         await gateway.start(session)
         subjects = make_subjects(plan.subjects)
-        await _seed(session, gateway.base, subjects)
+        trust = Trust(session, gateway.base, credentials, deadline)
+        await _seed(trust, subjects)
         processes = (gateway, council, session)
 
-        await _load(report, Trust(session, gateway.base, deadline), subjects, processes, rng)
+        await _load(report, trust, subjects, processes, rng)
+        report.tokens = credentials.fetched
+        report.answers = dict(trust.answers)
         accepted = {str(s.exchange_id) for s in report.sent if s.accepted}
         await _drain(council_log, accepted, deadline)
         await gateway.stop()
