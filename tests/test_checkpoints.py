@@ -288,22 +288,26 @@ async def test_checkpoints_follow_the_entry_count_and_are_copied_out(
 async def test_time_signs_when_entries_are_few_and_stop_signs_the_rest(
     engine: AsyncEngine, committer: GroupCommitter, tmp_path: Path
 ) -> None:
-    """Fewer than N new entries: signed once checkpoint_seconds have passed; at shutdown the
-    checkpointer signs whatever is new; with nothing new it signs nothing."""
+    """Fewer than N new entries: signed once checkpoint_seconds have passed, and nothing more
+    while nothing is new; at shutdown a checkpointer signs whatever is new."""
     settings = _settings(tmp_path, checkpoint_entries=1000, checkpoint_seconds=0.2)
     signer = signer_for(settings)
-    checkpointer = Checkpointer(engine, settings, signer, [signer.verifier])
-    await checkpointer.start()
     await _fill(committer, 3)
-    for _ in range(200):
-        if checkpointer.signed:
+    by_time = Checkpointer(engine, settings, signer, [signer.verifier])
+    await by_time.start()
+    for _ in range(500):
+        if by_time.signed:
             break
         await asyncio.sleep(0.01)
     assert [3] == [s for s, _ in await _stored(engine)]
-    await asyncio.sleep(0.4)
-    assert 1 == checkpointer.signed  # nothing new, nothing signed
+    await asyncio.sleep(0.5)
+    await by_time.stop()
+    assert 1 == by_time.signed  # nothing new, nothing signed, not even at stop
+    slow = settings.model_copy(update={"checkpoint_seconds": 3600.0})
+    at_stop = Checkpointer(engine, slow, signer, [signer.verifier])
+    await at_stop.start()
     await _fill(committer, 2)
-    await checkpointer.stop()
+    await at_stop.stop()
     assert [3, 5] == [s for s, _ in await _stored(engine)]
 
 
