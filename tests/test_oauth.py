@@ -34,11 +34,12 @@ from gateway.errors import ConfigurationError
 from gateway.oauth.client import client_assertion, token_form
 from gateway.oauth.settings import OAuthSettings
 from gateway.oauth.tokens import ISSUER, issue, load_or_create_key
-from gateway.settings import PartnerSettings, Settings
+from gateway.settings import PartnerSettings, Settings, load_settings
 from gateway.store.tables import oauth_jtis
 from tests.conftest import (
     COUNCIL_API_KEY,
     PARTNER_KEYS,
+    REPO,
     TOKEN_KEY_FILE,
     TOKEN_URL,
     TRUST_API_KEY,
@@ -686,3 +687,15 @@ async def test_mutual_tls_issues_a_token_only_over_the_partners_certificate(mtls
         ("client-certificate-mismatch", COUNCIL),
         ("client-certificate-mismatch", TRUST),
     ] == reasons[:3]
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_the_example_configuration_sets_partner_keys_and_oauth() -> None:
+    """deploy/config.example.yaml loads, with a JWKS file and an inline JWKS and the oauth block."""
+    settings = load_settings(REPO / "deploy" / "config.example.yaml")
+    assert ("https://joinedup.example.nhs.uk/oauth2/token", False) == (
+        settings.oauth.token_url,
+        settings.oauth.allow_api_keys,
+    )
+    assert [True, False] == [p.jwks_file is not None for p in settings.partners]
+    assert [False, True] == [p.jwks is not None for p in settings.partners]
