@@ -70,20 +70,42 @@ class Claimed:
     attempts: int
     body_key_id: str | None = None
     body_sha256: str | None = None
+    ordering_key: str | None = None
+    created_at: datetime | None = None
+
+
+# What a claim reads of each row (the fields of Claimed, in order).
+_CLAIMED = (
+    outbox.c.id,
+    outbox.c.exchange_id,
+    outbox.c.disclosure_id,
+    outbox.c.partner,
+    outbox.c.request_id,
+    outbox.c.content_type,
+    outbox.c.body,
+    outbox.c.attempts,
+    outbox.c.body_key_id,
+    outbox.c.body_sha256,
+    outbox.c.ordering_key,
+    outbox.c.created_at,
+)
 
 
 def _older_undelivered() -> Any:
     """True where an older row with the same ordering key is not yet delivered (the claim skips
-    such a row). NULL keys compare unequal, so unkeyed rows are never held back."""
+    such a row). NULL keys compare unequal, so unkeyed rows are never held back.
+
+    A probe of ``ix_outbox_ordering`` (partner, ordering_key, created_at): the range on
+    ``created_at`` keeps it to the rows before this one, and since a delivered row's key is
+    cleared, the index holds only undelivered rows, so the first entry found usually decides.
+    """
     older = outbox.alias("older")
     return exists().where(
         older.c.partner == outbox.c.partner,
         older.c.ordering_key == outbox.c.ordering_key,
+        older.c.created_at <= outbox.c.created_at,
         older.c.status.in_(("pending", "dead")),
-        or_(
-            older.c.created_at < outbox.c.created_at,
-            and_(older.c.created_at == outbox.c.created_at, older.c.id < outbox.c.id),
-        ),
+        or_(older.c.created_at < outbox.c.created_at, older.c.id < outbox.c.id),
     )
 
 
@@ -96,8 +118,10 @@ class DeliveryWorker:
         self._services = services
         self._settings = services.settings.delivery
         self._sealing = services.settings.sealing
-        # Loaded now, so a missing or bad key file stops start-up rather than a delivery.
+        # Loaded now, so a missing or bad key file stops start-up rather than a delivery. Key ids
+        # are derived from the keys: every process of a deployment should log the same ones.
         self._keyring = self._sealing.keyring
+        log.info("outbox_sealing_keys", sealing=self._keyring.current, keys=self._keyring.key_ids)
         self._session = session
         self._metrics = metrics
         self._task: asyncio.Task[None] | None = None
@@ -142,55 +166,76 @@ class DeliveryWorker:
                     await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval)
 
     async def run_once(self) -> int:
-        """Claim and attempt every due row once; return how many were attempted."""
+        """Claim and attempt every due row once; return how many were attempted.
+
+        A delivered row's successor with the same ordering key (the next delivery about that
+        person to that recipient) is leased in the same transaction that records the delivery,
+        and attempted straight away: up to ``batch`` deliveries per key in one call, so that a
+        person's backlog drains without a claim per row, and other people's turn still comes.
+        """
         claimed = await self._claim()
-        if claimed:
-            await asyncio.gather(*(self._attempt(row) for row in claimed))
-        return len(claimed)
+        if not claimed:
+            return 0
+        done = await asyncio.gather(*(self._chain(row) for row in claimed))
+        return sum(done)
+
+    async def _chain(self, row: Claimed) -> int:
+        attempted = 0
+        current: Claimed | None = row
+        while current is not None:
+            if attempted and self._stopping:
+                # Stopping while holding the next one's lease: give it back, so that the
+                # deliveries about that person need not wait for the lease to expire.
+                await self._release(current)
+                break
+            attempted += 1
+            more = attempted < self._settings.batch and not self._stopping
+            current = await self._attempt(current, lease_next=more)
+        return attempted
+
+    async def _release(self, row: Claimed) -> None:
+        async with self._services.engine.connect() as raw:
+            conn = await raw.execution_options(write=True)
+            async with conn.begin():
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == row.id, outbox.c.status == "pending")
+                    .values(lease_until=None)
+                )
 
     async def _claim(self) -> list[Claimed]:
         now = datetime.now(UTC)
         engine = self._services.engine
+        query = (
+            select(outbox.c.id)
+            .where(
+                outbox.c.status == "pending",
+                outbox.c.next_attempt_at <= now,
+                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+                ~_older_undelivered(),
+            )
+            .order_by(outbox.c.created_at, outbox.c.id)
+            .limit(self._settings.batch)
+        )
+        lease = now + timedelta(seconds=self._settings.lease)
+        if engine.dialect.name == "postgresql":
+            async with engine.connect() as raw:
+                conn = await raw.execution_options(write=True)
+                async with conn.begin():
+                    found = await conn.execute(query.with_for_update(skip_locked=True, of=outbox))
+                    ids = [r[0] for r in found]
+                    return await _lease(conn, ids, now, lease) if ids else []
+        # SQLite has one write lock, which the ledger's commits need too: find the candidates in
+        # a read transaction (with a large backlog the scan takes a while), then lease them in a
+        # short write transaction, each only if no other process has leased it meanwhile.
+        async with engine.connect() as conn:
+            ids = [r[0] for r in await conn.execute(query)]
+        if not ids:
+            return []
         async with engine.connect() as raw:
             conn = await raw.execution_options(write=True)
             async with conn.begin():
-                query = (
-                    select(outbox.c.id)
-                    .where(
-                        outbox.c.status == "pending",
-                        outbox.c.next_attempt_at <= now,
-                        or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-                        ~_older_undelivered(),
-                    )
-                    .order_by(outbox.c.created_at, outbox.c.id)
-                    .limit(self._settings.batch)
-                )
-                if engine.dialect.name == "postgresql":
-                    query = query.with_for_update(skip_locked=True, of=outbox)
-                ids = [r[0] for r in await conn.execute(query)]
-                if not ids:
-                    return []
-                lease = now + timedelta(seconds=self._settings.lease)
-                await conn.execute(
-                    update(outbox).where(outbox.c.id.in_(ids)).values(lease_until=lease)
-                )
-                rows = await conn.execute(
-                    select(
-                        outbox.c.id,
-                        outbox.c.exchange_id,
-                        outbox.c.disclosure_id,
-                        outbox.c.partner,
-                        outbox.c.request_id,
-                        outbox.c.content_type,
-                        outbox.c.body,
-                        outbox.c.attempts,
-                        outbox.c.body_key_id,
-                        outbox.c.body_sha256,
-                    )
-                    .where(outbox.c.id.in_(ids))
-                    .order_by(outbox.c.created_at, outbox.c.id)
-                )
-                return [Claimed(**row._asdict()) for row in rows]
+                return await _lease(conn, ids, now, lease)
 
     def _open(self, row: Claimed) -> bytes:
         """The row's body, ready to send; :class:`Unsealable` if it must not be sent."""
@@ -210,7 +255,9 @@ class DeliveryWorker:
             raise Unsealable("digest-mismatch")
         return body
 
-    async def _attempt(self, row: Claimed) -> None:
+    async def _attempt(self, row: Claimed, *, lease_next: bool = False) -> Claimed | None:
+        """Attempt one row and record it; return its successor if it was delivered and
+        ``lease_next`` (leased in the same transaction), else None."""
         attempt = row.attempts + 1
         try:
             body = self._open(row)
@@ -220,7 +267,7 @@ class DeliveryWorker:
             await self._record(row, attempt, "dead", None, UNSEALABLE)
             self._metrics.deliveries.labels(row.partner, "dead").inc()
             self._metrics.dead_lettered.labels(row.partner, UNSEALABLE).inc()
-            return
+            return None
         partner = self._services.settings.partner(row.partner)
         status: int | None = None
         error: str | None = None
@@ -258,13 +305,14 @@ class DeliveryWorker:
             outcome = "retry"
         if error is None and not ok:
             error = f"HTTP {status}"
-        await self._record(row, attempt, outcome, status, error)
+        successor = await self._record(row, attempt, outcome, status, error, lease_next=lease_next)
         self._metrics.deliveries.labels(row.partner, outcome).inc()
         if outcome == "dead":
             self._metrics.dead_lettered.labels(row.partner, "max-attempts").inc()
         log.info(
             "delivery_attempt", outbox_id=row.id, attempt=attempt, outcome=outcome, status=status
         )
+        return successor
 
     async def _record(
         self,
@@ -273,12 +321,18 @@ class DeliveryWorker:
         outcome: Outcome,
         status: int | None,
         error: str | None,
-    ) -> None:
+        *,
+        lease_next: bool = False,
+    ) -> Claimed | None:
         now = datetime.now(UTC)
         values: dict[str, object] = {"attempts": attempt, "lease_until": None, "last_error": error}
         if outcome == "delivered":
-            # Purge the body: the gateway keeps message content only until it is delivered.
-            values.update(status="delivered", body=None, delivered_at=now, last_error=None)
+            # Purge the body: the gateway keeps message content only until it is delivered. The
+            # ordering key has done its work too: clearing it keeps the ordering index to the
+            # undelivered rows, however long the outbox's history grows.
+            values.update(
+                status="delivered", body=None, delivered_at=now, last_error=None, ordering_key=None
+            )
         elif outcome == "dead":
             values.update(status="dead")
         else:
@@ -291,12 +345,20 @@ class DeliveryWorker:
                 )
             )
 
+        successor: list[Claimed] = []
+        chain = lease_next and outcome == "delivered" and row.ordering_key is not None
+
         def write(conn: Connection) -> None:
-            conn.execute(
+            successor.clear()  # a batch retried alone runs this again
+            changed = conn.execute(
                 update(outbox)
                 .where(and_(outbox.c.id == row.id, outbox.c.status == "pending"))
                 .values(**values)
             )
+            if chain and changed.rowcount == 1:
+                found = _lease_successor(conn, row, self._settings.lease)
+                if found is not None:
+                    successor.append(found)
 
         event = DeliveryAttempted(
             at=now,
@@ -311,6 +373,59 @@ class DeliveryWorker:
             error=error,
         )
         await self._services.committer.submit(UnitOfWork(events=lambda: [event], writes=[write]))
+        return successor[0] if successor else None
+
+
+async def _lease(
+    conn: AsyncConnection, ids: list[str], now: datetime, lease: datetime
+) -> list[Claimed]:
+    """Lease the rows ``ids`` that are still pending and unleased; return them (in ``ids``'s
+    order)."""
+    rows = await conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.id.in_(ids),
+            outbox.c.status == "pending",
+            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+        )
+        .values(lease_until=lease)
+        .returning(*_CLAIMED)
+    )
+    claimed = {row.id: Claimed(**row._asdict()) for row in rows}
+    return [claimed[i] for i in ids if i in claimed]
+
+
+def _lease_successor(conn: Connection, row: Claimed, lease: float) -> Claimed | None:
+    """Inside the transaction recording ``row`` as delivered: the oldest undelivered row with its
+    ordering key, leased, if it may go now (pending, due, not leased); None otherwise (a dead
+    letter, a row waiting to retry, one another process holds, or none)."""
+    now = datetime.now(UTC)
+    found = conn.execute(
+        select(*_CLAIMED, outbox.c.status, outbox.c.next_attempt_at, outbox.c.lease_until)
+        .where(
+            outbox.c.partner == row.partner,
+            outbox.c.ordering_key == row.ordering_key,
+            outbox.c.status.in_(("pending", "dead")),
+        )
+        .order_by(outbox.c.created_at, outbox.c.id)
+        .limit(1)
+    ).first()
+    if found is None or found.status != "pending" or found.next_attempt_at > now:
+        return None
+    if found.lease_until is not None and found.lease_until >= now:
+        return None
+    taken = conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.id == found.id,
+            outbox.c.status == "pending",
+            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+        )
+        .values(lease_until=now + timedelta(seconds=lease))
+    )
+    if taken.rowcount != 1:
+        return None
+    return Claimed(*found[: len(_CLAIMED)])
 
 
 # -- dead letters and replay ---------------------------------------------------------------------

@@ -136,6 +136,18 @@ def test_a_bad_key_file_is_named_without_its_content(
     assert "sealing.key_file" in caught.value.detail
 
 
+def test_an_unwritable_demo_key_stops_start_up_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a key file, where ./var cannot hold the demo key (here a file is in its way): a
+    configuration error naming the setting, not a traceback."""
+    (tmp_path / "var").write_bytes(b"not a directory")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError) as caught:
+        _ = SealingSettings().keyring
+    assert "configure sealing.key_file" in caught.value.detail
+
+
 def test_the_demo_key_is_generated_once_readable_only_by_its_owner(tmp_path: Path) -> None:
     """Without a key file, one is made (mode 0600) and kept: the same key on the next start."""
     path = tmp_path / "var" / "outbox-sealing.key"
@@ -254,8 +266,7 @@ async def test_a_plaintext_row_is_refused_unless_draining_an_upgrade(
         assert await replay(
             h.client.app[SERVICES], first["id"], operator="ops.engineer", request_id=None
         )
-        assert 1 == await worker.run_once()
-        assert 1 == await worker.run_once()
+        assert 2 == await worker.run_once()  # the replayed one, then the one behind it
     assert 2 == len(h.council.received)
 
 

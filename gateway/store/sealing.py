@@ -9,7 +9,7 @@ and the worker dead-letters it as ``unsealable`` without sending anything.
 The keys live in a file (``sealing.key_file``), one base64 key of 32 bytes per line. The first
 key seals; every key in the file opens, so a key can be rotated by putting a new one first and
 removing the old one once no row sealed with it remains. A key's id (stored beside each row in
-``outbox.body_key_id``) is derived from the key itself (the first 16 hex digits of a
+``outbox.body_key_id``) is derived from the key itself (16 base32 characters of a
 domain-separated SHA-256), so an id can never name the wrong key. Without a file, a key is
 generated under ``./var`` for the demo.
 """
@@ -49,8 +49,11 @@ class Unsealable(Exception):
 
 
 def key_id(key: bytes) -> str:
-    """The id stored beside a body sealed with ``key``: 16 hex digits of a SHA-256 of the key."""
-    return hashlib.sha256(_KEY_ID_PREFIX + key).hexdigest()[:16]
+    """The id stored beside a body sealed with ``key``: 16 characters (80 bits) of a SHA-256 of
+    the key, in lower-case base32 (letters and 2-7, so that no id looks like an NHS number to the
+    log redaction)."""
+    digest = hashlib.sha256(_KEY_ID_PREFIX + key).digest()
+    return base64.b32encode(digest).decode("ascii").lower()[:16]
 
 
 def _aad(outbox_id: str, partner: str) -> bytes:
@@ -172,7 +175,14 @@ class SealingSettings(BaseModel):
         path = self.key_file
         if path is None:
             path = DEMO_KEY_FILE
-            if write_new_key_file(path):
+            try:
+                generated = write_new_key_file(path)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"sealing.key_file is not set and the demo key cannot be written at {path} "
+                    f"({type(exc).__name__}): configure sealing.key_file"
+                ) from None
+            if generated:
                 log.warning(
                     "outbox_sealing_key_generated",
                     path=str(path.resolve()),
