@@ -217,6 +217,7 @@ def build_openapi() -> dict[str, Any]:
             "/_status": _ops("Ready: database, ledger, outbox", "application/health+json"),
             "/metrics": _ops("Prometheus metrics", "text/plain"),
             "/openapi.json": _ops("This document", "application/json"),
+            "/oauth2/token": _token_path(),
         },
         "webhooks": {
             "cscDelivery": {
@@ -251,11 +252,78 @@ def build_openapi() -> dict[str, Any]:
                 "apiKey": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "Interim per-partner API keys (issue 6 brings OAuth 2.0).",
+                    "bearerFormat": "JWT",
+                    "description": (
+                        "An access token from POST /oauth2/token, valid for ten minutes (the "
+                        "interim API keys only while the operators allow them)."
+                    ),
                 }
             },
             "schemas": components,
         },
+    }
+
+
+def _token_path() -> dict[str, Any]:
+    """POST /oauth2/token: client credentials with a signed JWT client assertion (RFC 7523)."""
+    error = {
+        "type": "object",
+        "required": ["error", "error_description"],
+        "properties": {
+            "error": {"enum": ["invalid_client", "invalid_request", "unsupported_grant_type"]},
+            "error_description": {"type": "string"},
+        },
+    }
+    form = {
+        "type": "object",
+        "required": ["grant_type", "client_assertion_type", "client_assertion"],
+        "properties": {
+            "grant_type": {"const": "client_credentials"},
+            "client_assertion_type": {
+                "const": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            },
+            "client_assertion": {"type": "string", "maxLength": 16384},
+            "client_id": {"type": "string"},
+        },
+    }
+    token = {
+        "type": "object",
+        "required": ["access_token", "token_type", "expires_in"],
+        "properties": {
+            "access_token": {"type": "string"},
+            "token_type": {"const": "Bearer"},
+            "expires_in": {"type": "integer"},
+        },
+    }
+    return {
+        "post": {
+            "summary": "Trade a signed client assertion for an access token (private_key_jwt)",
+            "description": (
+                "OAuth 2.0 client credentials with a JWT client assertion (RFC 7523) signed with "
+                "a key in the partner's JWKS: iss = sub = the client id, aud = this endpoint's "
+                "URL, a unique jti, exp at most five minutes ahead. Every refusal is recorded."
+            ),
+            "operationId": "issueToken",
+            "security": [],
+            "requestBody": {
+                "required": True,
+                "content": {"application/x-www-form-urlencoded": {"schema": form}},
+            },
+            "responses": {
+                "200": {
+                    "description": "an access token (Cache-Control: no-store)",
+                    "content": {"application/json": {"schema": token}},
+                },
+                "400": {
+                    "description": "invalid_request or unsupported_grant_type",
+                    "content": {"application/json": {"schema": error}},
+                },
+                "401": {
+                    "description": "invalid_client: the assertion or the client certificate",
+                    "content": {"application/json": {"schema": error}},
+                },
+            },
+        }
     }
 
 
