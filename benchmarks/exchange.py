@@ -2,6 +2,7 @@
 
     python -m benchmarks.exchange [--requests N] [--concurrency C]
                                   [--backends sqlite,postgresql] [--database URL] [--profile DIR]
+                                  [--no-idempotency-key]
 
 Every server runs in its own process on loopback; this process is the load generator. In one run
 it measures a bare aiohttp echo of the same bytes, then the real gateway on SQLite and on
@@ -9,7 +10,8 @@ PostgreSQL (a fresh schema of ``JOINEDUP_TEST_POSTGRES_URL``, or ``--database``)
 throughput (closed loop, C concurrent clients) and then p50/p99 latency at half of that server's
 own peak rate (open loop, paced). Figures are reported as ratios to the echo measured in the same
 run, since absolute numbers depend on the machine. Every gateway request is sent as a partner
-sends it: its own ``X-Request-ID`` and ``Idempotency-Key``, and the partner's credentials.
+sends it: an access token, its own ``X-Request-ID`` and ``Idempotency-Key`` (unless
+``--no-idempotency-key``), through the rate limiter (set above the load, so it never bites).
 
 The server's CPU per request is split by thread (``/proc``): the event loop (HTTP, parsing,
 policy, rendering, the hand-offs) and the others (the group committer's writer, the index
@@ -104,20 +106,18 @@ async def _wait_ready(session: aiohttp.ClientSession, url: str) -> None:
 class Load:
     """The partner's side: the body, and the headers each request carries."""
 
-    def __init__(self, url: str, body: bytes, headers: dict[str, str], unique: bool) -> None:
+    def __init__(
+        self, url: str, body: bytes, headers: dict[str, str], ids: tuple[str, ...] = ()
+    ) -> None:
         self.url = url
         self.body = body
         self._headers = headers
-        self._unique = unique  # a fresh X-Request-ID and Idempotency-Key per request
+        self._ids = ids  # headers that get a fresh UUID on every request
 
     def headers(self) -> dict[str, str]:
-        if not self._unique:
+        if not self._ids:
             return self._headers
-        return {
-            **self._headers,
-            "X-Request-ID": str(uuid.uuid4()),
-            "Idempotency-Key": str(uuid.uuid4()),
-        }
+        return {**self._headers, **{name: str(uuid.uuid4()) for name in self._ids}}
 
 
 async def _closed_loop(session: aiohttp.ClientSession, load: Load, n: int, c: int) -> float:
@@ -314,10 +314,19 @@ async def _postgres_schema(url: str) -> AsyncIterator[str]:
         await conn.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How to load each server."""
+
+    requests: int = 3000
+    concurrency: int = 32
+    idempotency: bool = True  # send an Idempotency-Key with every request, as partners should
+    profile_dir: Path | None = None
+
+
 async def _one(
     kind: str,
-    n: int,
-    c: int,
+    opts: Options,
     database_url: str | None = None,
     schema: str | None = None,
     profile: Path | None = None,
@@ -336,24 +345,28 @@ async def _one(
             if kind == "gateway":
                 await _seed(base, workdir)
                 headers["Authorization"] = f"Bearer {_token(workdir, TRUST)}"
-            load = Load(f"{base}{DOOR}", CRISIS.read_bytes(), headers, unique=kind == "gateway")
-            return await measure(load, n, c, process.pid, profiling=profile is not None)
+            ids = ("X-Request-ID", "Idempotency-Key") if opts.idempotency else ("X-Request-ID",)
+            load = Load(
+                f"{base}{DOOR}", CRISIS.read_bytes(), headers, ids if kind == "gateway" else ()
+            )
+            return await measure(
+                load, opts.requests, opts.concurrency, process.pid, profiling=profile is not None
+            )
         finally:
             process.terminate()
             process.wait(timeout=30)
 
 
-async def run(
-    n: int, c: int, backends: Sequence[str], database: str | None, profile_dir: Path | None
-) -> dict[str, Figures]:
+async def run(opts: Options, backends: Sequence[str], database: str | None) -> dict[str, Figures]:
     """Measure the echo and the gateway on each backend, in this run; return them all."""
-    results: dict[str, Figures] = {"echo": await _one("echo", n, c)}
+    profile_dir = opts.profile_dir
+    results: dict[str, Figures] = {"echo": await _one("echo", opts)}
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             profile = (profile_dir / f"{backend}.prof").resolve() if profile_dir else None
             if backend == "sqlite":
                 url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-                results[backend] = await _one("gateway", n, c, url, None, profile)
+                results[backend] = await _one("gateway", opts, url, None, profile)
                 continue
             url = database or PG_URL
             unreachable = await _unreachable(url)
@@ -361,7 +374,7 @@ async def run(
                 print(f"!!! PostgreSQL unreachable ({unreachable}): not measured")
                 continue
             async with _postgres_schema(url) as schema:
-                results[backend] = await _one("gateway", n, c, url, schema, profile)
+                results[backend] = await _one("gateway", opts, url, schema, profile)
     return results
 
 
@@ -389,17 +402,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--database", help="PostgreSQL URL (default: JOINEDUP_TEST_POSTGRES_URL)")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="cProfile each gateway")
+    parser.add_argument(
+        "--no-idempotency-key",
+        action="store_true",
+        help="send no Idempotency-Key (to see what the idempotency record costs)",
+    )
     args = parser.parse_args(argv)
     backends = [b for b in args.backends.split(",") if b]
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    results = asyncio.run(
-        run(args.requests, args.concurrency, backends, args.database, args.profile)
-    )
+    opts = Options(args.requests, args.concurrency, not args.no_idempotency_key, args.profile)
+    results = asyncio.run(run(opts, backends, args.database))
     echo = results["echo"]
     print(
         f"crisis message: {CRISIS.stat().st_size} bytes; {args.requests} requests, "
-        f"concurrency {args.concurrency}"
+        f"concurrency {args.concurrency}; Idempotency-Key "
+        f"{'on every request' if opts.idempotency else 'not sent'}"
     )
     for name, f in results.items():
         print(
