@@ -48,19 +48,21 @@ def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from gateway.app import create_app
+    from gateway.oauth.mtls import server_ssl_context
 
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
     if args.config is None:
         print(
-            "WARNING: no --config given: serving the demo's embedded defaults, whose API keys "
-            "are public. Never use them for real data.",
+            "WARNING: no --config given: serving the demo's embedded defaults, whose keys and "
+            "partners are public. Never use them for real data.",
             file=sys.stderr,
         )
     web.run_app(
         create_app(settings),
         host=args.host or settings.host,
         port=args.port if args.port is not None else settings.port,
+        ssl_context=server_ssl_context(settings.oauth),
         access_log=None,
         print=None,
     )
