@@ -8,15 +8,16 @@ timeout, a crash, a lost answer) and the gateway acts on it at most once:
 - if it commits anything (an exchange), the key's row is marked ``done`` **in the same
   transaction** (a write added to the request's unit of work through the group committer's
   ``UNIT_HOOK``): a 2xx answer therefore always has its key stored, and an exchange that did not
-  commit leaves no ``done`` key. Once the answer is known its status, content type and body are
-  stored (an exchange's row holds its recorded summary until then);
+  commit leaves no ``done`` key. Once the answer is sent, its status, content type and body
+  follow into the committer's next batch (an exchange's row holds its recorded summary until
+  then, which is what a replay gets if the process stops in between);
 - a **replay** (same partner, same key, same request) gets the stored answer again, byte for
   byte, with ``Idempotent-Replayed: true`` (its ``X-Request-ID`` header is its own: every request
   has its own id; the body names the original's);
 - the same key with a **different** request: 422; while the first is still **in flight**: 409
   with ``Retry-After``;
 - an answer other than 2xx releases the key (the request changed nothing: fix it and resend with
-  the same key);
+  the same key; until the release is written, the resend gets 409);
 - keys are **scoped to the partner**: two partners may use the same key;
 - a ``done`` key is kept for ``idempotency.ttl`` (24 hours); an ``in-flight`` key whose process
   died is free again after ``idempotency.lease``; expired rows are purged at most every
@@ -24,7 +25,8 @@ timeout, a crash, a lost answer) and the gateway acts on it at most once:
 
 Claims, answers and releases go through the group committer too (units without ledger entries),
 so they share its transactions and its single writer, and claims from several processes are
-serialised by the ledger head's lock.
+serialised by the ledger head's lock. Only the claim is waited for: a keyed request costs one
+more group commit in its path than an unkeyed one.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -136,6 +138,7 @@ class IdempotencyKeys:
     settings: IdempotencySettings
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _last_purge: float = field(default=float("-inf"))
+    _queued: set[asyncio.Task[None]] = field(default_factory=set)
 
     # --- the committer's units ----------------------------------------------------------------
 
@@ -179,15 +182,16 @@ class IdempotencyKeys:
             elif row.expires_at <= now:
                 conn.execute(update(_t).where(_key_is(partner, key)).values(**fresh))
                 outcome.append(Claim(partner, key, digest, now))
+            elif row.state != DONE:
+                # Whatever it carries: the first request may yet fail and free the key.
+                outcome.append(Busy(retry_after=1))
             elif row.request_sha256 != digest:
                 outcome.append(Mismatch())
-            elif row.state == DONE:
+            else:
                 headers = orjson.loads(row.response_headers) if row.response_headers else {}
                 outcome.append(
                     Stored(row.response_status, headers.get("Content-Type"), row.response_body)
                 )
-            else:
-                outcome.append(Busy(retry_after=1))
 
         await committer.submit(UnitOfWork(events=list, writes=[write]))
         return outcome[-1]
@@ -310,24 +314,34 @@ class IdempotencyKeys:
             raise  # the key stays in flight until its lease ends
         except BaseException:
             UNIT_HOOK.reset(hook)
-            await self._release_quietly(committer, claim)
+            self._queue(self.release(committer, claim), "idempotency_key_not_released")
             raise
         UNIT_HOOK.reset(hook)
+        # Neither is awaited: the answer goes now, and the unit follows it into the committer's
+        # next batch (a later request of this process is queued behind it). If the process
+        # stops first, a done key replays the exchange's recorded summary, and a key left in
+        # flight is free when its lease ends.
         if 200 <= response.status < 300 and isinstance(response, web.Response):
-            try:
-                await self.answer(committer, claim, response)
-            except GatewayError:
-                # The key is done if the request committed; a replay then gets its summary.
-                log.error("idempotency_answer_not_stored")
+            self._queue(self.answer(committer, claim, response), "idempotency_answer_not_stored")
         else:
-            await self._release_quietly(committer, claim)
+            self._queue(self.release(committer, claim), "idempotency_key_not_released")
         return response
 
-    async def _release_quietly(self, committer: GroupCommitter, claim: Claim) -> None:
-        try:
-            await self.release(committer, claim)
-        except GatewayError:
-            log.error("idempotency_key_not_released")  # it frees itself when its lease ends
+    def _queue(self, work: Coroutine[Any, Any, None], failure: str) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except GatewayError:
+                log.error(failure)
+
+        task = asyncio.create_task(run())
+        self._queued.add(task)
+        task.add_done_callback(self._queued.discard)
+
+    async def settled(self) -> None:
+        """Wait for every queued answer and release (for tests and shutdown)."""
+        while self._queued:
+            await asyncio.gather(*self._queued, return_exceptions=True)
 
 
 def _headers_json(content_type: str | None) -> str:

@@ -52,8 +52,19 @@ def error_response(
     issues = issues or []
     if is_fhir_route(request):
         return json_response(
-            _operation_outcome(status, detail, issues), status=status, content_type=FHIR_JSON
+            operation_outcome(status, detail, issues), status=status, content_type=FHIR_JSON
         )
+    return json_response(
+        problem_details(status, title, detail, issues, request.get(REQUEST_ID)),
+        status=status,
+        content_type=PROBLEM_JSON,
+    )
+
+
+def problem_details(
+    status: int, title: str, detail: str, issues: list[Issue], request_id: str | None
+) -> dict[str, Any]:
+    """An RFC 9457 problem details object (the OpenAPI document's examples are made with it)."""
     slug = title.lower().replace(" ", "-")
     problem: dict[str, Any] = {
         "type": PROBLEM_BASE + slug,
@@ -61,14 +72,13 @@ def error_response(
         "status": status,
         "detail": detail,
     }
-    request_id = request.get(REQUEST_ID)
     if request_id:
         problem["request_id"] = request_id
     if issues:
         problem["errors"] = [
             {"element": i.element, "reason": i.reason, "code": i.code} for i in issues
         ]
-    return json_response(problem, status=status, content_type=PROBLEM_JSON)
+    return problem
 
 
 def gateway_error_response(request: web.Request, exc: GatewayError) -> web.Response:
@@ -117,7 +127,7 @@ def _details(issue_code: str, status: int) -> dict[str, Any] | None:
     }
 
 
-def _operation_outcome(status: int, detail: str, issues: list[Issue]) -> dict[str, Any]:
+def operation_outcome(status: int, detail: str, issues: list[Issue]) -> dict[str, Any]:
     """Shaped like the Spine APIs' own errors: FHIR issue code, Spine code, diagnostics."""
     fallback = _SEVERITY_CODE.get(status, "exception")
     found: list[tuple[str, str, list[str] | None]] = [

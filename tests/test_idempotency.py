@@ -4,15 +4,14 @@ PostgreSQL: replays, misuse, concurrency, scope, expiry and the key committing w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 from sqlalchemy import func, insert, select
 
+from gateway.appkeys import SERVICES
 from gateway.conventions import IdempotencySettings
 from gateway.idempotency import DONE, IN_FLIGHT, IdempotencyKeys, request_digest
 from gateway.store.tables import exchanges, idempotency_keys
@@ -38,6 +37,15 @@ async def _rows(h: Harness) -> list[Any]:
         return list(
             await conn.execute(select(idempotency_keys).order_by(idempotency_keys.c.partner))
         )
+
+
+async def _eventually_no_rows(h: Harness) -> None:
+    """Releases are queued behind the answer: wait (briefly) for them to commit."""
+    for _ in range(100):
+        if not await _rows(h):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the key was not released")
 
 
 async def _refusals(h: Harness, reason: str) -> list[dict[str, Any]]:
@@ -182,7 +190,7 @@ async def test_a_malformed_key_is_refused_naming_the_header(h: Harness, key: str
     problem = await response.json()
     assert [("Idempotency-Key", "value")] == [(e["element"], e["code"]) for e in problem["errors"]]
     assert 0 == await h.count(exchanges)
-    assert [] == await _rows(h)
+    await _eventually_no_rows(h)
 
 
 async def test_an_answer_other_than_2xx_releases_the_key(h: Harness) -> None:
@@ -190,7 +198,7 @@ async def test_an_answer_other_than_2xx_releases_the_key(h: Harness) -> None:
     broken = child_status()
     del broken["la_child_id"]
     assert 400 == (await _post_csc(h, broken, "fix-me")).status
-    assert [] == await _rows(h)
+    await _eventually_no_rows(h)
     assert 202 == (await _post_csc(h, child_status(), "fix-me")).status
     unauthenticated = await h.client.post(
         "/csc/messages",
@@ -215,21 +223,45 @@ async def test_the_key_commits_with_the_exchange(
     is already done (written in the exchange's own transaction): a replay gets the exchange's
     summary as recorded, and nothing is processed twice."""
 
-    async def stopped(*_args: object) -> None:
-        raise asyncio.CancelledError  # as if the process stopped here
+    async def never_stored(*_args: object) -> None:
+        return None  # as if the process stopped before the answer's unit was written
 
-    monkeypatch.setattr(IdempotencyKeys, "answer", stopped)
-    with contextlib.suppress(aiohttp.ClientError):  # the answer never comes
-        await _post_csc(h, child_status(), "crash")
-    monkeypatch.undo()
+    monkeypatch.setattr(IdempotencyKeys, "answer", never_stored)
+    first = await _post_csc(h, child_status(), "crash")
+    assert 202 == first.status
     (row,) = await _rows(h)
-    assert DONE == row.state
+    assert (DONE, 202) == (row.state, row.response_status)
     async with h.engine.connect() as conn:
         (recorded,) = await conn.execute(select(exchanges.c.summary))
+    assert orjson.loads(recorded[0]).items() <= (await first.json()).items()
     replay = await _post_csc(h, child_status(), "crash")
     assert 202 == replay.status
     assert "true" == replay.headers["Idempotent-Replayed"]
     assert orjson.loads(recorded[0]) == await replay.json()
+    assert 1 == await h.count(exchanges)
+
+
+async def test_a_request_that_fails_to_commit_leaves_its_key_free(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger cannot be written: 503, nothing stored, the key not done; the retry is
+    processed as new."""
+    committer = h.client.app[SERVICES].committer
+    real = committer._write  # the writer thread's transaction, made to fail once
+
+    def failing(units: list[Any]) -> Any:
+        if any(table is exchanges for unit in units for table, _ in unit.rows):
+            raise OSError("disk full")
+        return real(units)
+
+    monkeypatch.setattr(committer, "_write", failing)
+    assert 503 == (await _post_csc(h, child_status(), "retry-me")).status
+    monkeypatch.undo()
+    await _eventually_no_rows(h)
+    assert 0 == await h.count(exchanges)
+    again = await _post_csc(h, child_status(), "retry-me")
+    assert 202 == again.status
+    assert "Idempotent-Replayed" not in again.headers
     assert 1 == await h.count(exchanges)
 
 
