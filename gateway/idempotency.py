@@ -8,9 +8,9 @@ timeout, a crash, a lost answer) and the gateway acts on it at most once:
 - if it commits anything (an exchange), the key's row is marked ``done`` **in the same
   transaction** (a write added to the request's unit of work through the group committer's
   ``UNIT_HOOK``): a 2xx answer therefore always has its key stored, and an exchange that did not
-  commit leaves no ``done`` key. Once the answer is sent, its status, content type and body
-  follow into the committer's next batch (an exchange's row holds its recorded summary until
-  then, which is what a replay gets if the process stops in between);
+  commit leaves no ``done`` key. The mark carries the exchange door's answer (its summary and the
+  count of its ledger entries), so nothing more is written after it; a route whose answer is not
+  known inside its transaction has its answer written after it is sent;
 - a **replay** (same partner, same key, same request) gets the stored answer again, byte for
   byte, with ``Idempotent-Replayed: true`` (its ``X-Request-ID`` header is its own: every request
   has its own id; the body names the original's);
@@ -26,7 +26,8 @@ timeout, a crash, a lost answer) and the gateway acts on it at most once:
 Claims, answers and releases go through the group committer too (units without ledger entries),
 so they share its transactions and its single writer, and claims from several processes are
 serialised by the ledger head's lock. Only the claim is waited for: a keyed request costs one
-more group commit in its path than an unkeyed one.
+more group commit in its path than an unkeyed one (an INSERT ... ON CONFLICT DO NOTHING for a new
+key), and its exchange one UPDATE more.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ import orjson
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from gateway.audit.events import AuditEvent
 from gateway.conventions import IdempotencySettings
 from gateway.errors import Conflict, GatewayError, InvalidInput, Issue, KeyReused
 from gateway.store.committer import UNIT_HOOK, GroupCommitter, UnitOfWork
@@ -89,6 +93,15 @@ def request_digest(method: str, path: str, content_type: str, body: bytes) -> st
     return digest.hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A completed request's answer."""
+
+    status: int | None  # None: committed, but the answer was not recorded
+    content_type: str | None
+    body: bytes | None
+
+
 @dataclass
 class Claim:
     """A key this request holds while it is processed."""
@@ -98,15 +111,7 @@ class Claim:
     digest: str
     token: datetime  # the claim's created_at: a later claim of an expired key changes it
     attached: bool = False  # whether a committed unit of this request carries the key
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """A completed request's answer."""
-
-    status: int | None  # None: committed, but the answer was not recorded
-    content_type: str | None
-    body: bytes | None
+    stored: Stored | None = None  # the answer written with the key's done mark, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,16 +162,6 @@ class IdempotencyKeys:
             outcome.clear()  # a batch that failed is retried unit by unit: decide afresh
             if purge:
                 conn.execute(delete(_t).where(_t.c.expires_at < now))
-            row = conn.execute(
-                select(
-                    _t.c.request_sha256,
-                    _t.c.state,
-                    _t.c.response_status,
-                    _t.c.response_headers,
-                    _t.c.response_body,
-                    _t.c.expires_at,
-                ).where(_key_is(partner, key))
-            ).first()
             fresh = {
                 "request_sha256": digest,
                 "state": IN_FLIGHT,
@@ -176,10 +171,20 @@ class IdempotencyKeys:
                 "created_at": now,
                 "expires_at": now + lease,
             }
-            if row is None:
-                conn.execute(insert(_t).values(partner=partner, key=key, **fresh))
+            if _insert_if_absent(conn, {"partner": partner, "key": key, **fresh}):
                 outcome.append(Claim(partner, key, digest, now))
-            elif row.expires_at <= now:
+                return
+            row = conn.execute(
+                select(
+                    _t.c.request_sha256,
+                    _t.c.state,
+                    _t.c.response_status,
+                    _t.c.response_headers,
+                    _t.c.response_body,
+                    _t.c.expires_at,
+                ).where(_key_is(partner, key))
+            ).one()
+            if row.expires_at <= now:
                 conn.execute(update(_t).where(_key_is(partner, key)).values(**fresh))
                 outcome.append(Claim(partner, key, digest, now))
             elif row.state != DONE:
@@ -198,7 +203,11 @@ class IdempotencyKeys:
 
     def attach(self, claim: Claim) -> Callable[[UnitOfWork], None]:
         """The unit hook: the first unit this request commits that stores anything (rows or
-        writes: an exchange) also marks the key done, or fails whole if the claim was lost."""
+        writes: an exchange) also marks the key done, or fails whole if the claim was lost.
+
+        The mark is written once the unit's ledger entries are built (the exchange door's answer
+        counts them), through the unit's own connection, so it commits or fails with the unit.
+        """
 
         ttl = timedelta(seconds=self.settings.ttl)
 
@@ -206,17 +215,25 @@ class IdempotencyKeys:
             if claim.attached or not (unit.rows or unit.writes):
                 return
             claim.attached = True
-            provisional = _provisional(unit)
+            summary = _exchange_summary(unit)
+            connection: list[Connection] = []
 
-            def write(conn: Connection) -> None:
+            def borrow(conn: Connection) -> None:
+                connection[:] = [conn]  # runs with the unit's other writes, before its events
+
+            build = unit.events
+
+            def events() -> list[AuditEvent]:
+                built = build()
                 values: dict[str, Any] = {"state": DONE, "expires_at": self.clock() + ttl}
-                if provisional is not None:
+                if summary is not None:
+                    claim.stored = _exchange_answer(summary, len(built))
                     values.update(
-                        response_status=provisional.status,
-                        response_headers=_headers_json(provisional.content_type),
-                        response_body=provisional.body,
+                        response_status=claim.stored.status,
+                        response_headers=_headers_json(claim.stored.content_type),
+                        response_body=claim.stored.body,
                     )
-                done = conn.execute(
+                done = connection[0].execute(
                     update(_t)
                     .where(
                         _key_is(claim.partner, claim.key)
@@ -227,8 +244,10 @@ class IdempotencyKeys:
                 )
                 if done.rowcount != 1:
                     raise ClaimLost(KEY_HEADER)
+                return built
 
-            unit.writes.append(write)
+            unit.writes.append(borrow)
+            unit.events = events
 
         return hook
 
@@ -322,7 +341,10 @@ class IdempotencyKeys:
         # stops first, a done key replays the exchange's recorded summary, and a key left in
         # flight is free when its lease ends.
         if 200 <= response.status < 300 and isinstance(response, web.Response):
-            self._queue(self.answer(committer, claim, response), "idempotency_answer_not_stored")
+            if not _same(claim.stored, response):
+                self._queue(
+                    self.answer(committer, claim, response), "idempotency_answer_not_stored"
+                )
         else:
             self._queue(self.release(committer, claim), "idempotency_key_not_released")
         return response
@@ -348,13 +370,41 @@ def _headers_json(content_type: str | None) -> str:
     return orjson.dumps({"Content-Type": content_type} if content_type else {}).decode()
 
 
-def _provisional(unit: UnitOfWork) -> Stored | None:
-    """What to replay if the process stops between commit and answer: an exchange's summary as
-    recorded with it (the answer adds the count of ledger entries)."""
+def _exchange_summary(unit: UnitOfWork) -> dict[str, Any] | None:
+    """The summary an exchange's unit records with it, if the unit records an exchange."""
     for table, values in unit.rows:
         if table is exchanges and isinstance(values.get("summary"), str):
-            return Stored(EXCHANGE_ACCEPTED, "application/json", values["summary"].encode())
+            loaded: dict[str, Any] = orjson.loads(values["summary"])
+            return loaded
     return None
+
+
+def _exchange_answer(summary: dict[str, Any], entries: int) -> Stored:
+    """What the exchange door answers (gateway/routes/messages.py): the summary and the count of
+    its ledger entries. Should the door's answer ever differ, the answer actually sent is
+    written after it (``IdempotencyKeys._run``); tests/test_idempotency.py compares the bytes."""
+    return Stored(
+        EXCHANGE_ACCEPTED,
+        "application/json",
+        orjson.dumps({**summary, "ledger_entries": entries}),
+    )
+
+
+def _same(stored: Stored | None, response: web.Response) -> bool:
+    return (
+        stored is not None
+        and stored.status == response.status
+        and stored.content_type == response.content_type
+        and stored.body == response.body
+    )
+
+
+def _insert_if_absent(conn: Connection, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING: whether the row went in (psycopg does not
+    count rows an upsert inserts)."""
+    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(_t).values(**values).on_conflict_do_nothing().returning(_t.c.key)
+    return conn.execute(statement).first() is not None
 
 
 def _replay(stored: Stored) -> web.Response:
