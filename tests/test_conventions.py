@@ -32,6 +32,10 @@ COUNCIL = {"Authorization": f"Bearer {COUNCIL_KEY}"}
             "/api/v1/exchanges/00000000-0000-0000-0000-000000000000/receipt",
             {"GET", "HEAD"},
         ),
+        ("GET", "/oauth2/token", {"POST"}),
+        ("PUT", "/_ping", {"GET", "HEAD"}),
+        ("PUT", "/review/", {"GET", "HEAD"}),
+        ("DELETE", "/review/login", {"GET", "HEAD", "POST"}),
     ],
 )
 async def test_405_names_the_allowed_methods(
@@ -42,6 +46,9 @@ async def test_405_names_the_allowed_methods(
     response = await h.client.request(method, path, headers=COUNCIL)
     assert 405 == response.status
     assert allowed == {m.strip() for m in response.headers["Allow"].split(",")}
+    if path.startswith("/review/"):
+        assert "text/html" == response.content_type  # the review pages' own error page
+        return
     body = await response.json()
     if path.startswith("/fhir/"):
         (issue,) = body["issue"]

@@ -224,6 +224,8 @@ async def _pages(
             raise
         request.config_dict[METRICS].rejected.labels(str(exc.status)).inc()
         response = _error_page(request, exc.status)
+        if "Allow" in exc.headers:  # 405 names the methods the page does allow
+            response.headers["Allow"] = exc.headers["Allow"]
     except GatewayError as exc:
         if exc.status >= 500:
             log.error("review_error", error=type(exc).__name__)
