@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from gateway.secretfiles import write_once
 
 ED25519 = 0x01  # the signature type byte for Ed25519 (C2SP signed-note)
 DASH = "\u2014"  # em dash: the start of every signature line
@@ -214,20 +215,4 @@ def write_new_key(path: Path) -> bool:
     Written to a temporary file, flushed, then linked into place, so that two processes starting
     at once end up with the same key and neither reads a half-written file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        return False
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(private_pem(Ed25519PrivateKey.generate()))
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        temporary.unlink(missing_ok=True)
+    return write_once(path, private_pem(Ed25519PrivateKey.generate()))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ import orjson
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
+
+from gateway.secretfiles import write_once
 
 ALGORITHM = "ES256"
 ISSUER = "joined-up-gateway"
@@ -49,14 +50,9 @@ class AccessToken:
 
 def load_or_create_key(path: Path) -> ECKey:
     """The gateway's token signing key from ``path`` (PEM), created (mode 0600) if absent."""
-    if path.exists():
-        key = ECKey.import_key(path.read_bytes())
-    else:
-        key = ECKey.generate_key("P-256", private=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key.as_pem(private=True))
+    if not path.exists():
+        write_once(path, ECKey.generate_key("P-256", private=True).as_pem(private=True))
+    key = ECKey.import_key(path.read_bytes())
     return ECKey.import_key(key.as_dict(private=True), {"kid": key.thumbprint()})
 
 

@@ -14,8 +14,6 @@ is generated under ``./var`` for the demo.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ import orjson
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from gateway.errors import ConfigurationError
+from gateway.secretfiles import write_once
 
 COOKIE = "review_session"
 OIDC_COOKIE = "review_oidc"  # the sign-in in flight: state, nonce, PKCE verifier (10 minutes)
@@ -92,11 +91,7 @@ def load_keys(path: Path) -> MultiFernet:
 
 def ensure_key_file(path: Path) -> Path:
     """Create ``path`` with a new key (mode 0600) unless it exists; return it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(Fernet.generate_key() + b"\n")
+    write_once(path, Fernet.generate_key() + b"\n")
     return path
 
 

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict
 
 from gateway.errors import ConfigurationError
+from gateway.secretfiles import write_once
 
 log = structlog.get_logger(__name__)
 
@@ -109,23 +110,7 @@ def write_new_key_file(path: Path) -> bool:
     Written to a temporary file, flushed, then linked into place, so that two processes starting
     at once end up with the same key and neither reads a half-written file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        return False
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(new_key_line())
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        temporary.unlink(missing_ok=True)
+    return write_once(path, new_key_line())
 
 
 def load_keyring(path: Path) -> Keyring:
