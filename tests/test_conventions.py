@@ -20,41 +20,35 @@ from tests.gateway_harness import JSON, Harness, child_status, start_harness
 COUNCIL = {"Authorization": f"Bearer {COUNCIL_KEY}"}
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "allowed"),
-    [
-        ("PUT", "/csc/messages", {"POST"}),
-        ("GET", "/fhir/$process-message", {"POST"}),
-        ("DELETE", "/api/v1/workers", {"GET", "HEAD"}),
-        ("POST", "/openapi.json", {"GET", "HEAD"}),
-        (
-            "PATCH",
-            "/api/v1/exchanges/00000000-0000-0000-0000-000000000000/receipt",
-            {"GET", "HEAD"},
-        ),
-        ("GET", "/oauth2/token", {"POST"}),
-        ("PUT", "/_ping", {"GET", "HEAD"}),
-        ("PUT", "/review/", {"GET", "HEAD"}),
-        ("DELETE", "/review/login", {"GET", "HEAD", "POST"}),
-    ],
-)
-async def test_405_names_the_allowed_methods(
-    h: Harness, method: str, path: str, allowed: set[str]
-) -> None:
+NOT_SERVED = [
+    ("PUT", "/csc/messages", {"POST"}),
+    ("GET", "/fhir/$process-message", {"POST"}),
+    ("DELETE", "/api/v1/workers", {"GET", "HEAD"}),
+    ("POST", "/openapi.json", {"GET", "HEAD"}),
+    ("PATCH", "/api/v1/exchanges/00000000-0000-0000-0000-000000000000/receipt", {"GET", "HEAD"}),
+    ("GET", "/oauth2/token", {"POST"}),
+    ("PUT", "/_ping", {"GET", "HEAD"}),
+    ("PUT", "/review/", {"GET", "HEAD"}),
+    ("DELETE", "/review/login", {"GET", "HEAD", "POST"}),
+]
+
+
+async def test_405_names_the_allowed_methods(h: Harness) -> None:
     """Every route answers a method it does not serve with 405 and an Allow header, in the
-    route's error format."""
-    response = await h.client.request(method, path, headers=COUNCIL)
-    assert 405 == response.status
-    assert allowed == {m.strip() for m in response.headers["Allow"].split(",")}
-    if path.startswith("/review/"):
-        assert "text/html" == response.content_type  # the review pages' own error page
-        return
-    body = await response.json()
-    if path.startswith("/fhir/"):
-        (issue,) = body["issue"]
-        assert "INVALID_METHOD" == issue["details"]["coding"][0]["code"]
-    else:
-        assert (405, "application/problem+json") == (body["status"], response.content_type)
+    route's error format (OperationOutcome, problem+json, or the review pages' HTML)."""
+    for method, path, allowed in NOT_SERVED:
+        response = await h.client.request(method, path, headers=COUNCIL)
+        assert 405 == response.status, path
+        assert allowed == {m.strip() for m in response.headers["Allow"].split(",")}, path
+        if path.startswith("/review/"):
+            assert "text/html" == response.content_type
+            continue
+        body = await response.json()
+        if path.startswith("/fhir/"):
+            (issue,) = body["issue"]
+            assert "INVALID_METHOD" == issue["details"]["coding"][0]["code"]
+        else:
+            assert (405, "application/problem+json") == (body["status"], response.content_type)
 
 
 @pytest.mark.parametrize(

@@ -174,21 +174,18 @@ async def test_keys_are_scoped_to_the_partner(h: Harness) -> None:
     assert ["council-demo", "trust-demo"] == [r.partner for r in await _rows(h)]
 
 
-@pytest.mark.parametrize(
-    "key",
-    ["x" * 256, "caf\u00e9", "tab\there"],
-    ids=["too-long", "not-ascii", "control-character"],
-)
-async def test_a_malformed_key_is_refused_naming_the_header(h: Harness, key: str) -> None:
+async def test_a_malformed_key_is_refused_naming_the_header(h: Harness) -> None:
     """1 to 255 printable ASCII characters, or 400 naming Idempotency-Key; nothing processed."""
-    raw = {"Authorization": f"Bearer {COUNCIL_KEY}", "Content-Type": JSON}
-    headers = [*raw.items(), (KEY, key)]
-    response = await h.client.post(
-        "/csc/messages", data=orjson.dumps(child_status()), headers=headers
-    )
-    assert 400 == response.status
-    problem = await response.json()
-    assert [("Idempotency-Key", "value")] == [(e["element"], e["code"]) for e in problem["errors"]]
+    for key in ("x" * 256, "caf\u00e9", "tab\there"):  # too long, not ASCII, a control character
+        raw = {"Authorization": f"Bearer {COUNCIL_KEY}", "Content-Type": JSON}
+        headers = [*raw.items(), (KEY, key)]
+        response = await h.client.post(
+            "/csc/messages", data=orjson.dumps(child_status()), headers=headers
+        )
+        assert 400 == response.status
+        problem = await response.json()
+        expected = [("Idempotency-Key", "value")]
+        assert expected == [(e["element"], e["code"]) for e in problem["errors"]]
     assert 0 == await h.count(exchanges)
     await _eventually_no_rows(h)
 
