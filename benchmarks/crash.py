@@ -268,6 +268,7 @@ class Report:
     audit_output: str = ""
     ledger_entries: int = 0
     problems: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase of the run
 
     def summary(self) -> str:
         accepted = sum(s.accepted for s in self.sent)
@@ -292,7 +293,8 @@ class Report:
             lines.append(f"retried after: {retried}")
         if self.outage_status is not None:
             lines.append(f"/_status while the council was down: {self.outage_status}")
-        lines.append(f"whole run {self.elapsed:.1f} s; problems: {len(self.problems)}")
+        phases = ", ".join(f"{k} {v:.1f}" for k, v in self.phases.items())
+        lines.append(f"whole run {self.elapsed:.1f} s ({phases}); problems: {len(self.problems)}")
         lines.extend(f"  PROBLEM: {p}" for p in self.problems[:50])
         return "\n".join(lines)
 
@@ -751,6 +753,19 @@ def _sqlite_url(workdir: Path) -> str:
     return f"sqlite+aiosqlite:///{workdir / 'gateway.db'}"
 
 
+class _Laps:
+    """Seconds spent in each phase of the run, into ``phases``."""
+
+    def __init__(self, phases: dict[str, float]) -> None:
+        self._phases = phases
+        self._last = time.monotonic()
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        self._phases[name] = now - self._last
+        self._last = now
+
+
 async def run(plan: Plan, workdir: Path | None = None) -> Report:
     """Run the plan (in a temporary directory unless ``workdir``); the report."""
     seed = plan.seed if plan.seed is not None else random.SystemRandom().randrange(2**32)
@@ -785,22 +800,26 @@ async def run(plan: Plan, workdir: Path | None = None) -> Report:
         )
         stack.push_async_callback(council.stop)
         stack.push_async_callback(gateway.stop)
-        await council.start(session)
-        await gateway.start(session)
+        lap = _Laps(report.phases)
+        await asyncio.gather(council.start(session), gateway.start(session))
+        lap("start")
         subjects = make_subjects(plan.subjects)
         trust = Trust(session, gateway.base, credentials, deadline)
         await _seed(trust, subjects)
-        processes = (gateway, council, session)
-
-        await _load(report, trust, subjects, processes, rng)
+        lap("seed")
+        await _load(report, trust, subjects, (gateway, council, session), rng)
+        lap("send")
         report.tokens = credentials.fetched
         report.answers = dict(trust.answers)
         accepted = {str(s.exchange_id) for s in report.sent if s.accepted}
         await _drain(council_log, accepted, deadline)
+        lap("drain")
         await gateway.stop()
         report.gateway_starts = list(gateway.starts)
         await council.stop()
+        lap("stop")
         await _examine(report, config, workdir)
+        lap("check")
     report.elapsed = time.monotonic() - began
     return report
 
