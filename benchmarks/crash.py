@@ -526,13 +526,37 @@ async def _outage(
     return ", ".join(sorted(set(seen))) if seen else None
 
 
-async def _drain(council_log: Path, accepted: set[str], deadline: float) -> None:
-    """Wait until the council has applied every accepted exchange (or the deadline)."""
+async def _drain(
+    council_log: Path,
+    accepted: set[str],
+    deadline: float,
+    session: aiohttp.ClientSession,
+    base: str,
+) -> None:
+    """Wait until the council has applied every accepted exchange and the gateway's outbox is
+    empty (or the deadline). A process killed between a delivery and recording it leaves its
+    row pending under a lease: after the lease lapses the row is sent again (the council
+    recognises the Idempotency-Key) and only then recorded as delivered."""
     while time.monotonic() < deadline:
         applied = {a.exchange_id for a in read_log(council_log) if a.applied}
-        if accepted <= applied:
+        if accepted <= applied and await _outbox_pending(session, base) == 0:
             return
         await asyncio.sleep(0.1)
+
+
+async def _outbox_pending(session: aiohttp.ClientSession, base: str) -> int | None:
+    """The gateway's undelivered outbox rows, from ``/_status`` (None if it cannot say)."""
+    try:
+        async with session.get(
+            f"{base}/_status", timeout=aiohttp.ClientTimeout(total=2)
+        ) as response:
+            status = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    checks = status.get("checks", {}) if isinstance(status, dict) else {}
+    found = checks.get("outbox:pending") or [{}]
+    value = found[0].get("observedValue") if isinstance(found[0], dict) else None
+    return value if isinstance(value, int) else None
 
 
 async def _audit_verify(config: Path, workdir: Path) -> tuple[int, str]:
@@ -812,7 +836,7 @@ async def run(plan: Plan, workdir: Path | None = None) -> Report:
         report.tokens = credentials.fetched
         report.answers = dict(trust.answers)
         accepted = {str(s.exchange_id) for s in report.sent if s.accepted}
-        await _drain(council_log, accepted, deadline)
+        await _drain(council_log, accepted, deadline, session, gateway.base)
         lap("drain")
         await gateway.stop()
         report.gateway_starts = list(gateway.starts)
