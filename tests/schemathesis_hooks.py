@@ -11,7 +11,6 @@ still checked. (Replays and reuse are tested in tests/test_idempotency.py.)
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import MutableMapping
 from typing import Any
@@ -41,37 +40,3 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         and not _about_a_header(case)
     ):
         headers[KEY] = str(uuid.uuid4())
-
-
-# Known and reported, not the gateway's conventions: the CSC adapter's models validate in
-# pydantic's lax mode (adapters/csc/common.py, CscModel), so a scalar of the wrong JSON type is
-# coerced where the schema wants another: a number for a date or date-time (as a Unix time),
-# false/true for an integer, 0/1 or "yes" for a boolean, "12" for an integer. Only that finding is
-# set aside (a wrongly typed scalar accepted on the CSC door), so an accepted object, array or null
-# of the wrong type, and every other check, still fail the run; remove this once the adapter
-# validates strictly.
-_WRONG_TYPE = re.compile(r"Invalid component: in body - (?:.*\W)?(\w+): Incorrect type")
-
-
-def _values(node: Any, name: str) -> list[Any]:
-    if isinstance(node, dict):
-        found = [v for k, v in node.items() if k == name]
-        return found + [x for v in node.values() for x in _values(v, name)]
-    if isinstance(node, list):
-        return [x for v in node for x in _values(v, name)]
-    return []
-
-
-def _scalar(value: Any) -> bool:
-    return isinstance(value, bool | int | float | str)
-
-
-@schemathesis.hook
-def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
-    """Keep every failure but the reported lax coercion on the CSC door."""
-    if type(failure).__name__ != "AcceptedNegativeData":
-        return True
-    if case.operation.label != "POST /csc/messages":
-        return True
-    match = _WRONG_TYPE.search(str(failure.message))
-    return match is None or not any(_scalar(v) for v in _values(case.body, match.group(1)))

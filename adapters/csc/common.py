@@ -66,7 +66,7 @@ Sex = Literal["M", "F", "U"]  # DfE CSC API / CIN census 2025-26 ``Sex``
 class CscModel(BaseModel):
     """Strict about unknown fields; immutable once read."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
 
 
 def not_before(field: str) -> Callable[[date | None, ValidationInfo], date | None]:

@@ -381,3 +381,14 @@ def test_an_unknown_purpose_is_refused_naming_the_element() -> None:
     data["purpose"] = "curiosity"
     error = failure(lambda body: ADAPTER.parse(body, COUNCIL), orjson.dumps(data), ("curiosity",))
     assert ["purpose"] == [i.element.removeprefix("$.") for i in error.issues]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("sent_at", 0), ("la_child_id", 12345), ("purpose", True)]
+)
+def test_wrongly_typed_values_are_refused_not_coerced(field: str, value: object) -> None:
+    """The CSC models are strict: a number is not a date-time, nor a string, nor a code."""
+    data = csc()
+    data[field] = value
+    error = failure(lambda body: ADAPTER.parse(body, COUNCIL), orjson.dumps(data), ())
+    assert [field] == [i.element.removeprefix("$.") for i in error.issues]
