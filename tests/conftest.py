@@ -22,10 +22,14 @@ import asyncpg
 import pytest
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.oauth.settings import OAuthSettings
 from gateway.oauth.tokens import issue, load_or_create_key
 from gateway.settings import PartnerSettings, Settings, bundled, hash_api_key
+from gateway.store.committer import GroupCommitter
+from gateway.store.engine import create_engine, create_sync_engine_for
+from gateway.store.migrate import upgrade
 
 pytest_plugins = ["tests.gateway_harness"]
 
@@ -230,6 +234,26 @@ def make_settings(database: Database, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def engine(database: Database) -> AsyncIterator[AsyncEngine]:
+    """A migrated engine on the test database."""
+    eng = create_engine(database.url, schema=database.schema)
+    await upgrade(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def committer(database: Database, engine: AsyncEngine) -> AsyncIterator[GroupCommitter]:
+    """A running group committer with its own writer engine (after ``engine`` migrated it)."""
+    writer = create_sync_engine_for(database.url, schema=database.schema)
+    c = GroupCommitter(writer)
+    await c.start()
+    yield c
+    await c.stop()
+    writer.dispose()
 
 
 @pytest.fixture

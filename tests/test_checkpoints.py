@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import stat
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,8 +46,7 @@ from gateway.audit.signing import (
 from gateway.cli import main
 from gateway.errors import ConfigurationError
 from gateway.store.committer import GroupCommitter, UnitOfWork
-from gateway.store.engine import create_engine, create_sync_engine_for
-from gateway.store.migrate import upgrade
+from gateway.store.engine import create_engine
 from gateway.store.tables import checkpoints, ledger, ledger_head, ledger_nodes, ledger_search
 from tests.conftest import Database
 
@@ -201,24 +199,6 @@ def _event(n: int) -> AuditEvent:
     return IndexUpdated(
         at=datetime.now(UTC), persons=n, identifiers=0, family_links=0, worker_roles=0
     )
-
-
-@pytest.fixture
-async def engine(database: Database) -> AsyncIterator[AsyncEngine]:
-    eng = create_engine(database.url, schema=database.schema)
-    await upgrade(eng)
-    yield eng
-    await eng.dispose()
-
-
-@pytest.fixture
-async def committer(database: Database, engine: AsyncEngine) -> AsyncIterator[GroupCommitter]:
-    writer = create_sync_engine_for(database.url, schema=database.schema)
-    c = GroupCommitter(writer)
-    await c.start()
-    yield c
-    await c.stop()
-    writer.dispose()
 
 
 def _unit(n: int) -> UnitOfWork:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -15,8 +14,7 @@ from gateway.audit.events import AuditEvent, IndexUpdated
 from gateway.audit.verify import verify_ledger
 from gateway.errors import Unavailable
 from gateway.store.committer import GroupCommitter, UnitOfWork
-from gateway.store.engine import create_engine, create_sync_engine_for
-from gateway.store.migrate import upgrade
+from gateway.store.engine import create_sync_engine_for
 from gateway.store.tables import exchanges, ledger, ledger_head
 from tests.conftest import Database
 
@@ -29,26 +27,6 @@ def _event(n: int = 0) -> AuditEvent:
 
 def _unit(*events: AuditEvent) -> UnitOfWork:
     return UnitOfWork(events=lambda: list(events))
-
-
-@pytest.fixture
-async def engine(database: Database) -> AsyncIterator[AsyncEngine]:
-    """A migrated engine on the test database."""
-    eng = create_engine(database.url, schema=database.schema)
-    await upgrade(eng)
-    yield eng
-    await eng.dispose()
-
-
-@pytest.fixture
-async def committer(database: Database, engine: AsyncEngine) -> AsyncIterator[GroupCommitter]:
-    """A running group committer with its own writer engine."""
-    writer = create_sync_engine_for(database.url, schema=database.schema)
-    c = GroupCommitter(writer)
-    await c.start()
-    yield c
-    await c.stop()
-    writer.dispose()
 
 
 async def _verdict(engine: AsyncEngine) -> tuple[bool, int | None, int]:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,14 +29,6 @@ def _event(n: int = 0) -> AuditEvent:
 
 def _unit(*events: AuditEvent) -> UnitOfWork:
     return UnitOfWork(events=lambda: list(events))
-
-
-@pytest.fixture
-async def engine(database: Database) -> AsyncIterator[AsyncEngine]:
-    eng = create_engine(database.url, schema=database.schema)
-    await upgrade(eng)
-    yield eng
-    await eng.dispose()
 
 
 async def _leaves(engine: AsyncEngine) -> tuple[list[bytes], list[bytes]]:
