@@ -31,6 +31,7 @@ from gateway.store import migrate
 from gateway.store.committer import GroupCommitter
 from gateway.store.engine import create_engine, create_sync_engine_for
 from gateway.store.reader import Reader
+from gateway.workcal import Clock, system_clock
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +58,10 @@ async def _checkpointer_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(
-    settings: Settings, *, adapters: dict[str, Adapter] | None = None
+    settings: Settings,
+    *,
+    adapters: dict[str, Adapter] | None = None,
+    clock: Clock = system_clock,
 ) -> web.Application:
     """Build the gateway application for ``settings``."""
     # Agreements and adapters are checked now, so a bad agreement stops start-up, not a request.
@@ -90,7 +94,9 @@ def create_app(
             ),
             settings.reader_threads,
         )
-        app[SERVICES] = Services(settings, engine, committer, reader, agreements, chosen)
+        app[SERVICES] = Services(
+            settings, engine, committer, reader, agreements, chosen, clock=clock
+        )
         log.info("gateway_started", agreements=len(agreements), partners=len(settings.partners))
         try:
             if settings.seed_file is not None:

@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy import Connection, Table
 
 from adapters.base import Adapter, ParseContext, Rendered
-from gateway import index
+from gateway import index, workflows
 from gateway.audit.events import (
     AuditEvent,
     DisclosureDecided,
@@ -41,8 +41,18 @@ from gateway.store.committer import UnitOfWork
 from gateway.store.tables import exchanges, outbox
 from schemas.disclosure import Addressee, Disclosure
 from schemas.facts import Consent, FamilyRelationship, Person, RelationshipRole, RoleKind
-from schemas.message import CanonicalMessage, MessageKind
+from schemas.message import GATEWAY_MADE_KINDS, CanonicalMessage, MessageKind
 from schemas.provenance import UNDECLARED_ORGANISATION
+
+
+@dataclass
+class Derived:
+    """A message the gateway makes from what it holds (a think-family flag, an access
+    notification...), decided, minimised and rendered like a partner's, in the same commit."""
+
+    message: CanonicalMessage
+    candidate: Candidate
+    known: dict[str, str] = field(default_factory=dict)  # its fact ids -> indexed person ids
 
 
 @dataclass
@@ -56,6 +66,7 @@ class Routed:
     rendered: Rendered | None = None
     outbox_id: str | None = None
     partner: str | None = None  # the configured partner speaking for the recipient, if any
+    derived: Derived | None = None  # set when the disclosure is of a gateway-made message
 
 
 @dataclass
@@ -78,6 +89,12 @@ class Exchange:
     learnt: index.Learnt = field(default_factory=index.Learnt)
     ledger_seqs: list[int] = field(default_factory=list)
     summary: dict[str, object] = field(default_factory=dict)
+    # Workflow additions (gateway/workflows): messages the gateway derives, rows the workflows
+    # keep (written in the same unit, after the index learns), and their audit entries (built
+    # after the writes, so they can name what was written).
+    derived: list[Derived] = field(default_factory=list)
+    writes: list[Callable[[Connection], None]] = field(default_factory=list)
+    events: list[Callable[[], list[AuditEvent]]] = field(default_factory=list)
 
     @property
     def parsed(self) -> CanonicalMessage:
@@ -133,6 +150,8 @@ def _check_kind_covered(ex: Exchange, services: Services) -> None:
     organisation names, or a record update (which teaches the index and is never forwarded) from
     an organisation party to an agreement."""
     message = ex.parsed
+    if message.kind in GATEWAY_MADE_KINDS:
+        raise Forbidden(f"{message.kind.value} messages are made by the gateway, not sent to it")
     sender = message.provenance.organisation
     agreements = services.agreements
     named = any(
@@ -151,10 +170,10 @@ def _check_kind_covered(ex: Exchange, services: Services) -> None:
 
 async def resolve(ex: Exchange, services: Services) -> None:
     """Match the message's people in the index and find who could receive it (one hand-off)."""
-    await services.reader.run(lambda conn: _resolve(ex, conn))
+    await services.reader.run(lambda conn: _resolve(ex, conn, services))
 
 
-def _resolve(ex: Exchange, conn: Connection) -> None:
+def _resolve(ex: Exchange, conn: Connection, services: Services) -> None:
     message = ex.parsed
     snapshot = ex.snapshot = index.read_snapshot(conn, message)
     for person in message.facts:
@@ -169,7 +188,13 @@ def _resolve(ex: Exchange, conn: Connection) -> None:
     if message.kind is MessageKind.CRISIS_EVENT:
         _resolve_children(ex, snapshot)
     else:
-        ex.no_recipient_reason = f"{message.kind.value} messages update the index only"
+        resolver = workflows.RESOLVERS.get(message.kind)
+        if resolver is None:
+            ex.no_recipient_reason = f"{message.kind.value} messages update the index only"
+        else:
+            resolver(ex, conn, services)
+    for watcher in workflows.WATCHERS:
+        watcher(ex, conn, services)
 
 
 def _resolve_children(ex: Exchange, snapshot: index.Snapshot) -> None:
@@ -244,6 +269,48 @@ async def decide_all(ex: Exchange, services: Services) -> None:
             s16la=services.settings.s16la_duty,
         )
         ex.routed.append(Routed(candidate, conditions.decision, conditions, partner=partner_id))
+    for derived in ex.derived:
+        ex.routed.append(_decide_derived(ex, derived, services))
+
+
+def _decide_derived(ex: Exchange, derived: Derived, services: Services) -> Routed:
+    """A gateway-made message is decided like a partner's: under the agreements, for its own
+    sender organisation, kind and purpose, honouring the consents on record for its subject."""
+    message, candidate = derived.message, derived.candidate
+    connected = services.settings.partner_for_organisation(candidate.organisation)
+    subject = message.fact(message.subject) if message.subject else None
+    if message.purpose is None:
+        raise RuntimeError("a gateway-made message always names its purpose")
+    decision = decide(
+        services.agreements,
+        sender=message.provenance.organisation,
+        recipient=candidate.organisation,
+        kind=message.kind,
+        purpose=message.purpose,
+    )
+    person_id = derived.known.get(message.subject or "")
+    on_record = ex.snapshot.consents_of(person_id) if ex.snapshot else []
+    # Directives arriving in the partner's message about the same person count at once.
+    arriving = [
+        f
+        for f in ex.parsed.facts
+        if isinstance(f, Consent) and person_id and ex.known.get(f.subject) == person_id
+    ]
+    conditions = apply_conditions(
+        decision,
+        request=None,
+        consents=[*on_record, *arriving],
+        subject_is_child=_is_child(subject, ex.received_at),
+        at=ex.received_at,
+        s16la=services.settings.s16la_duty,
+    )
+    return Routed(
+        candidate,
+        conditions.decision,
+        conditions,
+        partner=connected.id if connected else None,
+        derived=derived,
+    )
 
 
 def _is_child(subject: object, at: datetime) -> bool | None:
@@ -260,8 +327,9 @@ def _is_child(subject: object, at: datetime) -> bool | None:
 
 async def minimise_all(ex: Exchange, services: Services) -> None:
     """Keep only what each permitted flow allows; build the disclosure with its manifest."""
-    message = ex.parsed
     for routed in ex.routed:
+        message = routed.derived.message if routed.derived else ex.parsed
+        known = routed.derived.known if routed.derived else ex.known
         decision = routed.decision
         if not decision.permitted or decision.flow is None or decision.agreement is None:
             continue
@@ -277,14 +345,14 @@ async def minimise_all(ex: Exchange, services: Services) -> None:
             continue
         withhold = routed.conditions.withhold_classes if routed.conditions else frozenset()
         kept = minimise(message.facts, decision.flow, withhold_classes=withhold)
-        context = recipient_context(routed.candidate, kept.facts, ex.known, partner)
+        context = recipient_context(routed.candidate, kept.facts, known, partner)
         if decision.purpose is None or decision.lawful_basis is None:
             raise RuntimeError("a permit always names its purpose and lawful basis")
         routed.disclosure = Disclosure(
             disclosure_id=str(uuid.uuid4()),
             exchange_id=ex.exchange_id,
             kind=message.kind,
-            sender_partner=ex.partner.id,
+            sender_partner=_sender_partner(ex, routed, services),
             sender_organisation=message.provenance.organisation,
             recipient=Addressee(
                 partner=partner.id,
@@ -304,6 +372,17 @@ async def minimise_all(ex: Exchange, services: Services) -> None:
             obligations=decision.flow.obligations,
             created_at=ex.received_at,
         )
+
+
+def _sender_partner(ex: Exchange, routed: Routed, services: Services) -> str:
+    """The partner whose information a disclosure is: the exchange's sender, or for a
+    gateway-made message the partner speaking for the organisation whose record it is from."""
+    if routed.derived is None:
+        return ex.partner.id
+    owner = services.settings.partner_for_organisation(
+        routed.derived.message.provenance.organisation
+    )
+    return owner.id if owner is not None else ex.partner.id
 
 
 async def render_all(ex: Exchange, services: Services) -> None:
@@ -335,6 +414,7 @@ async def commit(ex: Exchange, services: Services) -> None:
     """One atomic commit: index updates, exchange record, outbox rows and every audit entry."""
     ex.summary = _summary(ex)
     writes = [_learn(ex)] if ex.teaches else []
+    writes.extend(ex.writes)
     unit = UnitOfWork(events=lambda: _events(ex), writes=writes, rows=_rows(ex, services))
     ex.ledger_seqs = await services.committer.submit(unit)
     ex.summary["ledger_entries"] = len(ex.ledger_seqs)
@@ -473,7 +553,9 @@ def _events(ex: Exchange) -> list[AuditEvent]:
         )
     for routed in ex.routed:
         events.append(_decision_event(ex, routed, common))
-    if not ex.routed:
+    for build in ex.events:
+        events.extend(build())
+    if not any(r.derived is None for r in ex.routed):
         events.append(
             NoRecipient(
                 **common,
@@ -487,7 +569,7 @@ def _events(ex: Exchange) -> list[AuditEvent]:
 
 def _decision_event(ex: Exchange, routed: Routed, common: dict[str, Any]) -> DisclosureDecided:
     decision, disclosure, conditions = routed.decision, routed.disclosure, routed.conditions
-    request = ex.parsed.request
+    request = ex.parsed.request if routed.derived is None else None
     override = (
         request.override if request and conditions and conditions.decision.permitted else None
     )
@@ -497,7 +579,7 @@ def _decision_event(ex: Exchange, routed: Routed, common: dict[str, Any]) -> Dis
         outcome="permit" if disclosure is not None else "refuse",
         reason_code=str(decision.reason_code),
         explanation=decision.explanation,
-        kind=ex.parsed.kind.value,
+        kind=(routed.derived.message if routed.derived else ex.parsed).kind.value,
         recipient_partner=partner,
         recipient_organisation=routed.candidate.organisation,
         agreement_id=decision.agreement.id if decision.agreement else None,
@@ -526,6 +608,10 @@ def _summary(ex: Exchange) -> dict[str, object]:
     """The 202 body: ids and outcomes per recipient; withheld elements by class, no content."""
     recipients = []
     for routed in ex.routed:
+        if routed.derived is not None:
+            # SECURITY: what the gateway derived for others (a think-family flag, say) is not
+            # the sender's business: it is in the ledger, not in the sender's 202.
+            continue
         entry: dict[str, object] = {
             "organisation": routed.candidate.organisation,
             "outcome": "permit" if routed.disclosure is not None else "refuse",

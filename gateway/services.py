@@ -11,6 +11,7 @@ from gateway.policy.engine import AgreementSet
 from gateway.settings import Settings
 from gateway.store.committer import GroupCommitter
 from gateway.store.reader import Reader
+from gateway.workcal import Clock, system_clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,3 +24,6 @@ class Services:
     reader: Reader
     agreements: AgreementSet
     adapters: dict[str, Adapter]
+    # What "now" is for the workflows' deadlines (escalation, conference targets): tests pass a
+    # controllable clock. Exchanges are still stamped with the real time of receipt.
+    clock: Clock = system_clock

@@ -28,6 +28,7 @@ from gateway.oauth.jwks import JwksError, check_jwks
 from gateway.oauth.settings import OAuthSettings
 from gateway.review.settings import ReviewSettings
 from gateway.store.sealing import SealingSettings
+from gateway.workcal import WorkingHoursSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,6 +112,23 @@ class DeliverySettings(BaseModel):
     lease: Annotated[float, Field(gt=0)] = 60.0
 
 
+class WorkflowSettings(BaseModel):
+    """The safeguarding workflows' clocks and deadlines (issue 7): ``workflows`` in the config."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    working_hours: WorkingHoursSettings = WorkingHoursSettings()
+    # A referral not acknowledged (received) by the council within this many *working* hours of
+    # reaching the gateway is escalated to both organisations' safeguarding leads.
+    referral_ack_working_hours: Annotated[float, Field(gt=0)] = 8.0
+    # How often the gateway looks for overdue referrals (seconds; 0 turns the timer off, for a
+    # deployment that runs ``joinedup workflows escalate`` from cron instead).
+    escalation_interval: Annotated[float, Field(ge=0)] = 60.0
+    # The initial child protection conference's target: within this many working days of the
+    # strategy discussion (Working Together to Safeguard Children 2023).
+    icpc_target_working_days: Annotated[int, Field(gt=0)] = 15
+
+
 class Settings(BaseSettings):
     """Every setting, with the embedded demo defaults."""
 
@@ -151,6 +169,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = RateLimitSettings()
     idempotency: IdempotencySettings = IdempotencySettings()
     sealing: SealingSettings = SealingSettings()  # the keys outbox bodies are sealed with
+    workflows: WorkflowSettings = WorkflowSettings()
 
     @field_validator("partners")
     @classmethod

@@ -36,6 +36,16 @@ class MessageKind(StrEnum):
     CP_PLAN_ENDED = "cp-plan-ended"
     REFERRAL_STATUS = "referral-status"  # acknowledgement: received, allocated, outcome
     CIN_CENSUS_CHILD = "cin-census-child"  # one child of an annual CIN census return
+    # Made by the gateway's safeguarding workflows, never accepted from a partner
+    THINK_FAMILY = "think-family"  # a parent in adult mental health has a child open to CSC
+    ACCESS_NOTIFICATION = "access-notification"  # who looked up a child's status, and why
+    REFERRAL_ESCALATION = "referral-escalation"  # a referral not acknowledged in time
+
+
+# Kinds only the gateway itself makes (from what it already holds): refused at the door.
+GATEWAY_MADE_KINDS = frozenset(
+    {MessageKind.THINK_FAMILY, MessageKind.ACCESS_NOTIFICATION, MessageKind.REFERRAL_ESCALATION}
+)
 
 
 class Unmapped(CanonicalModel):
@@ -61,6 +71,9 @@ _ABOUT_A_PERSON = frozenset(
         MessageKind.CP_PLAN_STARTED,
         MessageKind.CP_PLAN_ENDED,
         MessageKind.CIN_CENSUS_CHILD,
+        MessageKind.THINK_FAMILY,
+        MessageKind.ACCESS_NOTIFICATION,
+        MessageKind.REFERRAL_ESCALATION,
     }
 )
 

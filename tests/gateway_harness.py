@@ -20,6 +20,7 @@ from gateway.oauth.client import client_assertion, token_form
 from gateway.settings import DeliverySettings
 from gateway.simulators import PartnerSimulator
 from gateway.store.tables import ledger
+from gateway.workcal import Clock, system_clock
 from tests.conftest import (
     COUNCIL_KEY,
     FIXTURES,
@@ -118,6 +119,7 @@ async def start_harness(
     council_fail_first: int = 0,
     council_redirects: bool = False,
     adapters: dict[str, Adapter] | None = None,
+    clock: Clock = system_clock,
     **overrides: Any,
 ) -> AsyncIterator[Harness]:
     """Start the partner simulators, then the gateway pointed at them."""
@@ -138,7 +140,9 @@ async def start_harness(
         "delivery": DeliverySettings(poll_interval=0.02, backoff_base=0.02, backoff_cap=0.1),
     }
     values.update(overrides)
-    client = await aiohttp_client(create_app(make_settings(database, **values), adapters=adapters))
+    client = await aiohttp_client(
+        create_app(make_settings(database, **values), adapters=adapters, clock=clock)
+    )
     try:
         yield Harness(client, council, other, trust)
     finally:

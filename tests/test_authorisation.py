@@ -223,7 +223,11 @@ async def test_no_partner_writes_in_another_owners_name(h: Harness) -> None:
                 attempts[(writer, owner, "csc")] = response.status
     assert dict.fromkeys(attempts, 403) == attempts
     assert before == await _index_state(h)
-    assert entries_before == len(await h.entries())
+    # Nothing applied; each refusal recorded, naming the error and no more.
+    added = (await h.entries())[entries_before:]
+    assert [(e["event"], e["status"], e["error"]) for e in added] == [
+        ("exchange.refused", 403, "Forbidden")
+    ] * len(attempts)
 
 
 async def _receipt(h: Harness, partner: str, exchange_id: str) -> int:

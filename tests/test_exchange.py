@@ -135,6 +135,23 @@ async def _nothing_committed(h: Harness) -> None:
     )
 
 
+async def _only_the_refusal_recorded(
+    h: Harness, status: int, error: str, element: str | None = None
+) -> None:
+    """Nothing of the message applied; one ``exchange.refused`` entry naming the error (and the
+    element, where one is given), with no record content."""
+    assert (0, 0, 0) == (await h.count(exchanges), await h.count(outbox), await h.count(persons))
+    entries = await h.entries()
+    assert [("exchange.refused", status, error)] == [
+        (e["event"], e["status"], e["error"]) for e in entries
+    ]
+    if element is not None:
+        assert any(element in e for e in entries[0]["elements"])
+    text = orjson.dumps(entries).decode()
+    assert "9000000008" not in text
+    assert MOTHER_NHS not in text
+
+
 def _mutate(path: str) -> Any:
     def apply(bundle: dict[str, Any]) -> bytes:
         if path == "malformed":
@@ -175,7 +192,8 @@ def _mutate(path: str) -> Any:
 async def test_bad_fhir_is_a_specific_operation_outcome_and_commits_nothing(
     h: Harness, case: str, expression: str
 ) -> None:
-    """Each kind of bad message gets a 4xx OperationOutcome naming the element; nothing is stored."""
+    """Each kind of bad message gets a 4xx OperationOutcome naming the element; nothing of it is
+    stored, and the refusal is recorded."""
     response = await h.post_fhir(_mutate(case)(crisis_bundle()))
     assert 400 == response.status
     assert "application/fhir+json" == response.content_type
@@ -188,7 +206,9 @@ async def test_bad_fhir_is_a_specific_operation_outcome_and_commits_nothing(
     text_body = orjson.dumps(outcome).decode()
     assert "9000000008" not in text_body
     assert MOTHER_NHS not in text_body
-    await _nothing_committed(h)
+    await _only_the_refusal_recorded(
+        h, 400, "InvalidMessage", None if expression == "(body)" else expression
+    )
 
 
 @pytest.mark.parametrize(
@@ -215,7 +235,7 @@ async def test_partner_cannot_send_in_another_organisations_name(h: Harness) -> 
     """The council's key cannot submit a message whose sender is the trust."""
     response = await h.post_fhir(crisis_bundle(), key=COUNCIL_KEY)
     assert 403 == response.status
-    await _nothing_committed(h)
+    await _only_the_refusal_recorded(h, 403, "Forbidden")
 
 
 async def test_oversized_body_is_413(aiohttp_client: Any, database: Database) -> None:
@@ -460,7 +480,9 @@ async def test_a_kind_no_agreement_lets_the_sender_send_is_refused_at_the_door(
         assert 403 == response.status
         assert "referral-status" in (await response.json())["detail"]
         assert 0 == await h.count(persons)
-        assert [] == await h.entries()
+        assert [("exchange.refused", "referral-status")] == [
+            (e["event"], e["kind"]) for e in await h.entries()
+        ]
         assert (
             202 == (await h.post_csc(child_status("998", "OTHER-1"), key=OTHER_COUNCIL_KEY)).status
         )

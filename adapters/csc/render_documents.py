@@ -32,6 +32,10 @@ DOCUMENTS: dict[MessageKind, type[Document]] = {
     MessageKind.RECORD_UPDATE: DisclosureSummary,
     MessageKind.CONSENT_DIRECTIVE: DisclosureSummary,
     MessageKind.MEETING_REPLY: DisclosureSummary,
+    # Made by the gateway's workflows (gateway/workflows): a summary of what the flow allows.
+    MessageKind.THINK_FAMILY: DisclosureSummary,
+    MessageKind.ACCESS_NOTIFICATION: DisclosureSummary,
+    MessageKind.REFERRAL_ESCALATION: DisclosureSummary,
 }
 _NAMES: dict[type[Document], str] = {
     MeetingInvitationNotice: "meeting invitation notice",

@@ -193,6 +193,43 @@ class LedgerVerified(AuditEvent):
     by: str  # "cli" or the account that asked for it
 
 
+class ExchangeRefused(AuditEvent):
+    """A partner's message was refused before anything of it was applied: it did not parse, its
+    sender or kind is not covered, or it contradicts what the gateway holds (an acknowledgement of
+    a referral it never carried, a reply to another organisation's meeting). Names elements and
+    reasons, never values."""
+
+    event: Literal["exchange.refused"] = "exchange.refused"
+    route: str
+    status: int
+    error: str  # the error's class: InvalidMessage, Forbidden, NotFound, Conflict...
+    kind: str | None = None  # the message kind, when it got as far as being parsed
+    elements: tuple[str, ...] = ()  # where the problems are (paths), at most 20
+
+
+class DirectoryLoaded(AuditEvent):
+    """Ops loaded a directory file (organisations, teams, workers, roles): counts only."""
+
+    event: Literal["directory.loaded"] = "directory.loaded"
+    file_sha256: str
+    organisations: tuple[str, ...]  # ODS and DfE LA codes whose entries were replaced
+    entries: int
+    by: str  # "cli" or the account that loaded it
+
+
+class ReferralEscalated(AuditEvent):
+    """A referral was not acknowledged by the deadline (in working hours): both organisations'
+    safeguarding leads are told (each notice is its own ``disclosure.decided`` entry)."""
+
+    event: Literal["referral.escalated"] = "referral.escalated"
+    referral_id: str  # the gateway's id for the referral it carried
+    referrer_organisation: str
+    front_door_organisation: str
+    sent_at: datetime
+    deadline: datetime
+    person_ids: tuple[str, ...] = ()
+
+
 AnyAuditEvent = Annotated[
     ExchangeReceived
     | DisclosureDecided
@@ -205,6 +242,9 @@ AnyAuditEvent = Annotated[
     | OverrideReviewed
     | RecordViewed
     | AccessRefused
-    | LedgerVerified,
+    | LedgerVerified
+    | ExchangeRefused
+    | DirectoryLoaded
+    | ReferralEscalated,
     Field(discriminator="event"),
 ]

@@ -28,9 +28,10 @@ Other entries: ``exchange.received`` is an Import (DICOM 110107), ``delivery.att
 transmission (DICOM 110106 with ISO 21089 ``transmit``), ``record.viewed`` a Patient Record read
 (DICOM 110110), ``override.reviewed`` an attestation (DICOM 110100 with ISO 21089 ``attest``),
 ``access.refused`` a Security Alert or a failed Login (DICOM 110113 / 110114). Not exported
-(``NOT_EXPORTED``): ``exchange.no-recipient``, ``index.updated``, ``import.completed`` and
-``ledger.verified``, which name no decision and no disclosure (they are in the CSV export and
-the archives).
+(``NOT_EXPORTED``): ``exchange.no-recipient``, ``index.updated``, ``import.completed``,
+``ledger.verified``, ``exchange.refused``, ``directory.loaded`` and ``referral.escalated``, which
+name no disclosure (they are in the CSV export and the archives; an escalation's notices are
+``disclosure.decided`` entries and are exported).
 """
 
 from __future__ import annotations
@@ -78,7 +79,15 @@ RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 SUCCESS, MINOR_FAILURE, SERIOUS_FAILURE = "0", "4", "8"
 
 NOT_EXPORTED = frozenset(
-    {"exchange.no-recipient", "index.updated", "import.completed", "ledger.verified"}
+    {
+        "exchange.no-recipient",
+        "index.updated",
+        "import.completed",
+        "ledger.verified",
+        "exchange.refused",
+        "directory.loaded",
+        "referral.escalated",
+    }
 )
 
 Resource = dict[str, Any]

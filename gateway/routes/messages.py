@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import time
 
+import structlog
 from aiohttp import web
 
 from gateway.appkeys import DELIVERY, METRICS, REQUEST_ID, SERVICES
+from gateway.audit.events import ExchangeRefused
 from gateway.auth import authenticate
-from gateway.errors import UnsupportedMediaType
+from gateway.errors import GatewayError, UnsupportedMediaType
 from gateway.pipeline import Exchange, run_exchange
 from gateway.responses import json_response
+from gateway.store.committer import UnitOfWork
+
+log = structlog.get_logger(__name__)
 
 
 async def _receive(request: web.Request, adapter_name: str) -> web.Response:
@@ -24,7 +29,12 @@ async def _receive(request: web.Request, adapter_name: str) -> web.Response:
         )
     body = await request.read()  # aiohttp enforces client_max_size: 413 beyond it
     exchange = Exchange(partner=partner, adapter=adapter, body=body, request_id=request[REQUEST_ID])
-    summary = await run_exchange(exchange, services)
+    try:
+        summary = await run_exchange(exchange, services)
+    except GatewayError as exc:
+        if exc.status < 500:
+            await _record_refusal(request, exchange, exc)
+        raise
     metrics = request.app[METRICS]
     metrics.exchanges.labels(exchange.parsed.kind.value).inc()
     for routed in exchange.routed:
@@ -34,6 +44,29 @@ async def _receive(request: web.Request, adapter_name: str) -> web.Response:
     if any(r.disclosure is not None for r in exchange.routed):
         request.app[DELIVERY].wake()
     return json_response(summary, status=202)
+
+
+async def _record_refusal(request: web.Request, exchange: Exchange, exc: GatewayError) -> None:
+    """An ``exchange.refused`` entry for a message refused before anything was applied (the
+    error names elements and reasons only). If the ledger cannot take it, the refusal stands
+    and the log says so."""
+    issues = getattr(exc, "issues", None) or []
+    resource = request.match_info.route.resource
+    event = ExchangeRefused(
+        at=exchange.received_at,
+        request_id=exchange.request_id,
+        exchange_id=exchange.exchange_id,
+        partner=exchange.partner.id,
+        route=resource.canonical if resource is not None else "(unmatched)",
+        status=exc.status,
+        error=type(exc).__name__,
+        kind=exchange.message.kind.value if exchange.message is not None else None,
+        elements=tuple(dict.fromkeys(i.element for i in issues))[:20],
+    )
+    try:
+        await request.app[SERVICES].committer.submit(UnitOfWork(events=lambda: [event]))
+    except GatewayError:
+        log.error("exchange_refusal_unrecorded", error=type(exc).__name__)
 
 
 async def fhir_process_message(request: web.Request) -> web.Response:

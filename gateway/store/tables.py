@@ -274,3 +274,31 @@ idempotency_keys = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
     Index("ix_idempotency_keys_expires_at", "expires_at"),
 )
+
+# --- safeguarding workflows (issue 7): each block below belongs to one workflow ------------------
+
+# directory (migration 0007)
+
+directory_entries = Table(
+    "directory_entries",
+    metadata,
+    # Who holds an organisational role (front door, safeguarding leads, out-of-hours, link worker,
+    # team manager...) at an organisation: contacts, never case data. One row per organisation,
+    # role and entry (a worker's local id, or a team or duty line's name).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("organisation", String(16), nullable=False),  # ODS or DfE LA code
+    Column("role", String(48), nullable=False),
+    Column("entry_key", String(128), nullable=False),
+    Column("source", String(64), nullable=False),  # "file" or the partner id that told us
+    # Canonical JSON of the WorkerRole, then its Worker and Organisation facts (as worker_roles).
+    Column("details", Text, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("organisation", "role", "entry_key", name="uq_directory_entries_key"),
+    Index("ix_directory_entries_org_role", "organisation", "role"),
+)
+
+# referrals (migration 0008)
+
+# meetings (migration 0009)
+
+# think family (migration 0010)
