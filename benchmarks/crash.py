@@ -376,8 +376,6 @@ def write_config(
         },
         # The run measures crash safety, not the rate limiter: each partner may send at will.
         "rate_limit": {"partners": {TRUST: unlimited, COUNCIL: unlimited}},
-        # A key held by a killed process is free again after 3 s (the default is 60).
-        "idempotency": {"lease": 3.0},
         "log_level": "warning",
         # Retries never give up during the run (the outage is tolerated by attempts, not by
         # dead-lettering); a killed process's leases lapse in 3 s.

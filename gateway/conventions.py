@@ -55,8 +55,7 @@ class IdempotencySettings(BaseModel):
 
     # A completed request's response is replayed for this long; after it the key is free again.
     ttl: Annotated[float, Field(gt=0)] = 86_400.0
-    # A request in flight holds its key this long; a process that died holding one releases it
-    # when the lease ends (a request never takes near this long).
-    lease: Annotated[float, Field(gt=0)] = 60.0
-    # Expired records are deleted at most this often per process, inside a claim's transaction.
+    # Expired records are deleted at most this often per process, inside a request's transaction.
+    # (A request in flight holds its key in its process only: nothing is written for it until
+    # it commits, so a process that dies mid-request leaves nothing to free.)
     purge_interval: Annotated[float, Field(gt=0)] = 300.0

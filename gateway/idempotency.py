@@ -3,36 +3,39 @@
 A partner that sends ``Idempotency-Key: <key>`` with a POST may send the same request again (a
 timeout, a crash, a lost answer) and the gateway acts on it at most once:
 
-- the first request **claims** the key (a row in ``idempotency_keys``, state ``in-flight``, with
-  the SHA-256 of the method, path, content type and body) and is processed;
-- if it commits anything (an exchange), the key's row is marked ``done`` **in the same
-  transaction** (a write added to the request's unit of work through the group committer's
-  ``UNIT_HOOK``): a 2xx answer therefore always has its key stored, and an exchange that did not
-  commit leaves no ``done`` key. The mark carries the exchange door's answer (its summary and the
-  count of its ledger entries), so nothing more is written after it; a route whose answer is not
-  known inside its transaction has its answer written after it is sent;
-- a **replay** (same partner, same key, same request) gets the stored answer again, byte for
-  byte, with ``Idempotent-Replayed: true`` (its ``X-Request-ID`` header is its own: every request
-  has its own id; the body names the original's);
-- the same key with a **different** request: 422; while the first is still **in flight**: 409
-  with ``Retry-After``;
-- an answer other than 2xx releases the key (the request changed nothing: fix it and resend with
-  the same key; until the release is written, the resend gets 409);
+- before the request is processed the key is **looked up** (a read in a reader thread, nothing
+  written): a key stored for the same request is a **replay**, which gets the stored answer again,
+  byte for byte, with ``Idempotent-Replayed: true`` (its ``X-Request-ID`` header is its own: every
+  request has its own id; the body names the original's); a key stored for a **different** request
+  is refused with 422; a key held by a request still **in flight** in this process is refused with
+  409 and ``Retry-After``;
+- otherwise the request is processed, holding the key in this process's memory, and the first
+  unit it commits that stores anything (an exchange) also **stores the key** as done, with the
+  exchange door's answer (its summary and the count of its ledger entries), **in the same
+  transaction** (a write added to the unit through the group committer's ``UNIT_HOOK``). A 2xx
+  answer therefore always has its key stored, an exchange that did not commit leaves no key, and
+  a keyed request costs one commit, as an unkeyed one does;
+- a **concurrent duplicate** in another process (both looked the key up before either committed)
+  is refused at commit: the key's row is unique, so the second unit fails whole (``ClaimLost``,
+  409 with ``Retry-After``) and nothing of it is applied;
+- an answer other than 2xx leaves the key free (the request changed nothing: fix it and resend
+  with the same key); a process that dies mid-request leaves nothing behind;
 - keys are **scoped to the partner**: two partners may use the same key;
-- a ``done`` key is kept for ``idempotency.ttl`` (24 hours); an ``in-flight`` key whose process
-  died is free again after ``idempotency.lease``; expired rows are purged at most every
-  ``idempotency.purge_interval`` seconds inside a claim's transaction.
+- a stored key is kept for ``idempotency.ttl`` (24 hours); expired rows are purged at most every
+  ``idempotency.purge_interval`` seconds inside a request's transaction.
 
-Claims, answers and releases go through the group committer too (units without ledger entries),
-so they share its transactions and its single writer, and claims from several processes are
-serialised by the ledger head's lock. Only the claim is waited for: a keyed request costs one
-more group commit in its path than an unkeyed one (an INSERT ... ON CONFLICT DO NOTHING for a new
-key), and its exchange one UPDATE more.
+A route whose answer is not known inside its transaction (or that commits nothing) has its key
+and answer stored after the answer is sent, through the group committer.
+
+Until this design (issue 6), a key was claimed by a commit of its own before the request was
+processed (two commits per keyed request, and a lease to free the keys of dead processes): the
+measured cost was about a third of the writer's time per exchange.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -52,6 +55,7 @@ from gateway.audit.events import AuditEvent
 from gateway.conventions import IdempotencySettings
 from gateway.errors import Conflict, GatewayError, InvalidInput, Issue, KeyReused
 from gateway.store.committer import UNIT_HOOK, GroupCommitter, UnitOfWork
+from gateway.store.reader import Reader
 from gateway.store.tables import exchanges, idempotency_keys
 
 log = structlog.get_logger(__name__)
@@ -104,14 +108,14 @@ class Stored:
 
 @dataclass
 class Claim:
-    """A key this request holds while it is processed."""
+    """A key this request holds while it is processed (in this process only: nothing is written
+    for it until the request's own unit commits)."""
 
     partner: str
     key: str
     digest: str
-    token: datetime  # the claim's created_at: a later claim of an expired key changes it
     attached: bool = False  # whether a committed unit of this request carries the key
-    stored: Stored | None = None  # the answer written with the key's done mark, if any
+    stored: Stored | None = None  # the answer written with the key, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +132,16 @@ class Mismatch:
 Outcome = Claim | Stored | Busy | Mismatch
 
 
-class ClaimLost(Exception):
-    """The key's claim expired and was taken over before this request committed."""
+class ClaimLost(Conflict):
+    """Another request with the same key committed first (a concurrent duplicate, perhaps in
+    another process): this one's unit is refused whole, so nothing of it is applied."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"a request with this {KEY_HEADER} was processed at the same time: retry after a "
+            "moment to get its answer",
+            retry_after=1,
+        )
 
 
 def _key_is(partner: str, key: str) -> Any:
@@ -138,43 +150,29 @@ def _key_is(partner: str, key: str) -> Any:
 
 @dataclass
 class IdempotencyKeys:
-    """The claims of one gateway process (a middleware built with the app holds one)."""
+    """The keys of one gateway process (a middleware built with the app holds one)."""
 
     settings: IdempotencySettings
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _last_purge: float = field(default=float("-inf"))
     _queued: set[asyncio.Task[None]] = field(default_factory=set)
+    _held: set[tuple[str, str]] = field(default_factory=set)  # (partner, key) in flight here
 
-    # --- the committer's units ----------------------------------------------------------------
+    # --- the check, and the key's row in the request's own unit --------------------------------
 
-    async def claim(
-        self, committer: GroupCommitter, partner: str, key: str, digest: str
-    ) -> Outcome:
-        """Claim ``key`` for this request, or say why not (stored answer, busy, mismatch)."""
+    async def check(self, reader: Reader, partner: str, key: str, digest: str) -> Outcome:
+        """Whether this request may go ahead under ``key``: a read, nothing written.
+
+        A key in flight in this process is busy; a stored (done, unexpired) key is replayed or,
+        for a different request, refused. Otherwise the request goes ahead, and its unit writes
+        the key (``attach``): a concurrent duplicate in another process loses at commit.
+        """
+        if (partner, key) in self._held:
+            return Busy(retry_after=1)
         now = self.clock()
-        purge = time.monotonic() - self._last_purge >= self.settings.purge_interval
-        if purge:
-            self._last_purge = time.monotonic()
-        lease = timedelta(seconds=self.settings.lease)
-        outcome: list[Outcome] = []
 
-        def write(conn: Connection) -> None:
-            outcome.clear()  # a batch that failed is retried unit by unit: decide afresh
-            if purge:
-                conn.execute(delete(_t).where(_t.c.expires_at < now))
-            fresh = {
-                "request_sha256": digest,
-                "state": IN_FLIGHT,
-                "response_status": None,
-                "response_headers": None,
-                "response_body": None,
-                "created_at": now,
-                "expires_at": now + lease,
-            }
-            if _insert_if_absent(conn, {"partner": partner, "key": key, **fresh}):
-                outcome.append(Claim(partner, key, digest, now))
-                return
-            row = conn.execute(
+        def read(conn: Connection) -> Any:
+            return conn.execute(
                 select(
                     _t.c.request_sha256,
                     _t.c.state,
@@ -183,30 +181,24 @@ class IdempotencyKeys:
                     _t.c.response_body,
                     _t.c.expires_at,
                 ).where(_key_is(partner, key))
-            ).one()
-            if row.expires_at <= now:
-                conn.execute(update(_t).where(_key_is(partner, key)).values(**fresh))
-                outcome.append(Claim(partner, key, digest, now))
-            elif row.state != DONE:
-                # Whatever it carries: the first request may yet fail and free the key.
-                outcome.append(Busy(retry_after=1))
-            elif row.request_sha256 != digest:
-                outcome.append(Mismatch())
-            else:
-                headers = orjson.loads(row.response_headers) if row.response_headers else {}
-                outcome.append(
-                    Stored(row.response_status, headers.get("Content-Type"), row.response_body)
-                )
+            ).first()
 
-        await committer.submit(UnitOfWork(events=list, writes=[write]))
-        return outcome[-1]
+        row = await reader.run(read)
+        if row is None or row.expires_at <= now or row.state != DONE:
+            return Claim(partner, key, digest)
+        if row.request_sha256 != digest:
+            return Mismatch()
+        headers = orjson.loads(row.response_headers) if row.response_headers else {}
+        return Stored(row.response_status, headers.get("Content-Type"), row.response_body)
 
     def attach(self, claim: Claim) -> Callable[[UnitOfWork], None]:
         """The unit hook: the first unit this request commits that stores anything (rows or
-        writes: an exchange) also marks the key done, or fails whole if the claim was lost.
+        writes: an exchange) also stores the key as done, with the door's answer, or fails whole
+        if a concurrent duplicate stored it first (``ClaimLost``: 409).
 
-        The mark is written once the unit's ledger entries are built (the exchange door's answer
-        counts them), through the unit's own connection, so it commits or fails with the unit.
+        The key is written once the unit's ledger entries are built (the exchange door's answer
+        counts them), through the unit's own connection, so it commits or fails with the unit:
+        one commit per request, keyed or not.
         """
 
         ttl = timedelta(seconds=self.settings.ttl)
@@ -216,6 +208,7 @@ class IdempotencyKeys:
                 return
             claim.attached = True
             summary = _exchange_summary(unit)
+            purge = self._purge_due()
             connection: list[Connection] = []
 
             def borrow(conn: Connection) -> None:
@@ -225,7 +218,16 @@ class IdempotencyKeys:
 
             def events() -> list[AuditEvent]:
                 built = build()
-                values: dict[str, Any] = {"state": DONE, "expires_at": self.clock() + ttl}
+                now = self.clock()
+                values: dict[str, Any] = {
+                    "request_sha256": claim.digest,
+                    "state": DONE,
+                    "response_status": None,
+                    "response_headers": None,
+                    "response_body": None,
+                    "created_at": now,
+                    "expires_at": now + ttl,
+                }
                 if summary is not None:
                     claim.stored = _exchange_answer(summary, len(built))
                     values.update(
@@ -233,17 +235,7 @@ class IdempotencyKeys:
                         response_headers=_headers_json(claim.stored.content_type),
                         response_body=claim.stored.body,
                     )
-                done = connection[0].execute(
-                    update(_t)
-                    .where(
-                        _key_is(claim.partner, claim.key)
-                        & (_t.c.created_at == claim.token)
-                        & (_t.c.state == IN_FLIGHT)
-                    )
-                    .values(**values)
-                )
-                if done.rowcount != 1:
-                    raise ClaimLost(KEY_HEADER)
+                _store(connection[0], claim, values, now, purge=purge)
                 return built
 
             unit.writes.append(borrow)
@@ -251,37 +243,38 @@ class IdempotencyKeys:
 
         return hook
 
+    def _purge_due(self) -> bool:
+        due = time.monotonic() - self._last_purge >= self.settings.purge_interval
+        if due:
+            self._last_purge = time.monotonic()
+        return due
+
     async def answer(self, committer: GroupCommitter, claim: Claim, response: web.Response) -> None:
-        """Store a 2xx answer for replays (the key stays done even if this is never stored)."""
+        """Store a 2xx answer for replays: the answer of a route whose unit did not know it, or
+        of a route that committed nothing (the key is then stored now)."""
         body = response.body if isinstance(response.body, bytes) else b""
-        expires = self.clock() + timedelta(seconds=self.settings.ttl)
+        now = self.clock()
+        values: dict[str, Any] = {
+            "request_sha256": claim.digest,
+            "state": DONE,
+            "response_status": response.status,
+            "response_headers": _headers_json(response.content_type),
+            "response_body": body,
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=self.settings.ttl),
+        }
 
         def write(conn: Connection) -> None:
-            conn.execute(
-                update(_t)
-                .where(_key_is(claim.partner, claim.key) & (_t.c.created_at == claim.token))
-                .values(
-                    state=DONE,
-                    response_status=response.status,
-                    response_headers=_headers_json(response.content_type),
-                    response_body=body,
-                    expires_at=expires,
+            if claim.attached:  # the key is stored: give it the answer actually sent
+                conn.execute(
+                    update(_t)
+                    .where(_key_is(claim.partner, claim.key))
+                    .where(_t.c.request_sha256 == claim.digest)
+                    .values(**values)
                 )
-            )
-
-        await committer.submit(UnitOfWork(events=list, writes=[write]))
-
-    async def release(self, committer: GroupCommitter, claim: Claim) -> None:
-        """Free the key of a request that changed nothing (a key already done stays done)."""
-
-        def write(conn: Connection) -> None:
-            conn.execute(
-                delete(_t).where(
-                    _key_is(claim.partner, claim.key)
-                    & (_t.c.created_at == claim.token)
-                    & (_t.c.state == IN_FLIGHT)
-                )
-            )
+            else:
+                with contextlib.suppress(ClaimLost):  # a concurrent duplicate's answer is kept
+                    _store(conn, claim, values, now, purge=False)
 
         await committer.submit(UnitOfWork(events=list, writes=[write]))
 
@@ -293,6 +286,7 @@ class IdempotencyKeys:
         handler: Handler,
         *,
         committer: GroupCommitter,
+        reader: Reader,
         partner: str,
         body: bytes,
         refused: Callable[[str], Awaitable[None]],
@@ -306,7 +300,7 @@ class IdempotencyKeys:
             return await handler(request)
         key = parse_key(raw)
         digest = request_digest(request.method, request.raw_path, request.content_type, body)
-        outcome = await self.claim(committer, partner, key, digest)
+        outcome = await self.check(reader, partner, key, digest)
         if isinstance(outcome, Stored):
             log.info("idempotent_replay", status=outcome.status)
             return _replay(outcome)
@@ -326,27 +320,23 @@ class IdempotencyKeys:
     async def _run(
         self, request: web.Request, handler: Handler, committer: GroupCommitter, claim: Claim
     ) -> web.StreamResponse:
+        held = (claim.partner, claim.key)
+        self._held.add(held)
         hook = UNIT_HOOK.set(self.attach(claim))
         try:
             response = await handler(request)
-        except asyncio.CancelledError:
-            raise  # the key stays in flight until its lease ends
-        except BaseException:
+        finally:
             UNIT_HOOK.reset(hook)
-            self._queue(self.release(committer, claim), "idempotency_key_not_released")
-            raise
-        UNIT_HOOK.reset(hook)
-        # Neither is awaited: the answer goes now, and the unit follows it into the committer's
-        # next batch (a later request of this process is queued behind it). If the process
-        # stops first, a done key replays the exchange's recorded summary, and a key left in
-        # flight is free when its lease ends.
-        if 200 <= response.status < 300 and isinstance(response, web.Response):
-            if not _same(claim.stored, response):
-                self._queue(
-                    self.answer(committer, claim, response), "idempotency_answer_not_stored"
-                )
-        else:
-            self._queue(self.release(committer, claim), "idempotency_key_not_released")
+            self._held.discard(held)
+        # Not awaited: the answer goes now, and the unit follows it into the committer's next
+        # batch. If the process stops first, a stored key replays the exchange's recorded
+        # summary; an answer other than 2xx changed nothing, and leaves the key free.
+        if (
+            200 <= response.status < 300
+            and isinstance(response, web.Response)
+            and not _same(claim.stored, response)
+        ):
+            self._queue(self.answer(committer, claim, response), "idempotency_answer_not_stored")
         return response
 
     def _queue(self, work: Coroutine[Any, Any, None], failure: str) -> None:
@@ -361,9 +351,29 @@ class IdempotencyKeys:
         task.add_done_callback(self._queued.discard)
 
     async def settled(self) -> None:
-        """Wait for every queued answer and release (for tests and shutdown)."""
+        """Wait for every queued answer (for tests and shutdown)."""
         while self._queued:
             await asyncio.gather(*self._queued, return_exceptions=True)
+
+
+def _store(
+    conn: Connection, claim: Claim, values: dict[str, Any], now: datetime, *, purge: bool
+) -> None:
+    """Store the key as done: a new row, or over an expired one; ``ClaimLost`` if an unexpired
+    row is there (another request with the key committed first)."""
+    if purge:
+        conn.execute(delete(_t).where(_t.c.expires_at < now))
+    if _insert_if_absent(conn, {"partner": claim.partner, "key": claim.key, **values}):
+        return
+    replaced = conn.execute(
+        update(_t)
+        .where(
+            _key_is(claim.partner, claim.key) & ((_t.c.expires_at <= now) | (_t.c.state != DONE))
+        )
+        .values(**values)
+    )
+    if replaced.rowcount != 1:
+        raise ClaimLost()
 
 
 def _headers_json(content_type: str | None) -> str:

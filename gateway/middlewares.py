@@ -186,7 +186,13 @@ def conventions(settings: Settings) -> list[Middleware]:
         if request.method != "POST":
             return await handler(request)
         return await keys.handle(
-            request, handler, committer=committer, partner=partner.id, body=body, refused=refused
+            request,
+            handler,
+            committer=committer,
+            reader=request.app[SERVICES].reader,
+            partner=partner.id,
+            body=body,
+            refused=refused,
         )
 
     return [partner_conventions]

@@ -14,6 +14,7 @@ from sqlalchemy import func, insert, select
 from gateway.appkeys import SERVICES
 from gateway.conventions import IdempotencySettings
 from gateway.idempotency import DONE, IN_FLIGHT, IdempotencyKeys, request_digest
+from gateway.store.reader import Reader
 from gateway.store.tables import exchanges, idempotency_keys
 from tests.conftest import COUNCIL_KEY, TRUST_KEY, Database
 from tests.gateway_harness import FHIR, JSON, Harness, child_status, crisis_bundle, start_harness
@@ -40,7 +41,8 @@ async def _rows(h: Harness) -> list[Any]:
 
 
 async def _eventually_no_rows(h: Harness) -> None:
-    """Releases are queued behind the answer: wait (briefly) for them to commit."""
+    """Nothing is stored for a request that changed nothing (an answer is written after the
+    response, so wait briefly to be sure none is)."""
     for _ in range(100):
         if not await _rows(h):
             return
@@ -122,32 +124,105 @@ async def test_the_same_key_for_a_different_request_is_refused_and_recorded(h: H
     assert "INVALID_VALUE" == issue["details"]["coding"][0]["code"]
 
 
-async def test_a_key_in_flight_answers_409_with_retry_after(h: Harness) -> None:
+async def _held_in_resolve(h: Harness, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Hold every exchange in its resolve stage until the returned event is set."""
+    release = asyncio.Event()
+    real = Reader.run
+
+    async def held(reader: Reader, fn: Any) -> Any:
+        if getattr(fn, "__name__", "") == "<lambda>":  # the pipeline's resolve, not a key check
+            await release.wait()
+        return await real(reader, fn)
+
+    monkeypatch.setattr(Reader, "run", held)
+    return release
+
+
+async def test_a_key_in_flight_answers_409_with_retry_after(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """While the first request holds the key, a duplicate is refused with 409 and Retry-After;
-    a key whose process died (lease over) is taken over and processed."""
-    body = orjson.dumps(child_status())
-    digest = request_digest("POST", "/csc/messages", JSON, body)
-    now = datetime.now(UTC)
-    async with h.engine.begin() as conn:
-        for key, expires in (("held", now + timedelta(minutes=1)), ("stale", now)):
-            await conn.execute(
-                insert(idempotency_keys).values(
-                    partner="council-demo",
-                    key=key,
-                    request_sha256=digest,
-                    state=IN_FLIGHT,
-                    created_at=now - timedelta(seconds=1),
-                    expires_at=expires,
-                )
-            )
+    once the first has answered, the duplicate gets its answer replayed."""
+    release = await _held_in_resolve(h, monkeypatch)
+    first = asyncio.create_task(_post_csc(h, child_status(), "held"))
+    await asyncio.sleep(0.2)  # the first request is in its resolve stage, holding the key
+    assert not first.done()
     held = await _post_csc(h, child_status(), "held")
     assert 409 == held.status
     assert "1" == held.headers["Retry-After"]
     assert "Idempotency-Key" in (await held.json())["detail"]
     assert 0 == await h.count(exchanges)
-    stale = await _post_csc(h, child_status(), "stale")
-    assert 202 == stale.status
+    release.set()
+    assert 202 == (await first).status
+    replay = await _post_csc(h, child_status(), "held")
+    assert (202, "true") == (replay.status, replay.headers.get("Idempotent-Replayed"))
     assert 1 == await h.count(exchanges)
+
+
+async def test_a_duplicate_stored_by_another_process_first_is_refused_whole(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process commits the same key while this one processes the request (both looked
+    it up first): this request's unit fails whole at commit, 409 with Retry-After, nothing of it
+    applied, and the refusal recorded."""
+    release = await _held_in_resolve(h, monkeypatch)
+    body = orjson.dumps(child_status())
+    first = asyncio.create_task(_post_csc(h, child_status(), "raced"))
+    await asyncio.sleep(0.2)  # looked up (free), now held in resolve
+    now = datetime.now(UTC)
+    async with h.engine.begin() as conn:  # the other process's commit
+        await conn.execute(
+            insert(idempotency_keys).values(
+                partner="council-demo",
+                key="raced",
+                request_sha256=request_digest("POST", "/csc/messages", JSON, body),
+                state=DONE,
+                response_status=202,
+                response_headers='{"Content-Type": "application/json"}',
+                response_body=b'{"exchange_id": "from-the-other-process"}',
+                created_at=now,
+                expires_at=now + timedelta(hours=1),
+            )
+        )
+    release.set()
+    response = await first
+    assert 409 == response.status
+    assert "1" == response.headers["Retry-After"]
+    assert 0 == await h.count(exchanges)
+    assert [("exchange.refused", 409, "ClaimLost")] == [
+        (e["event"], e["status"], e["error"]) for e in await h.entries()
+    ]
+    replay = await _post_csc(h, child_status(), "raced")
+    assert b'{"exchange_id": "from-the-other-process"}' == await replay.read()
+
+
+async def test_an_expired_or_abandoned_key_row_is_taken_over(h: Harness) -> None:
+    """A done key past its ttl, and an in-flight row left by an older gateway version, are free:
+    the request is processed and the row replaced with its answer."""
+    body = orjson.dumps(child_status())
+    digest = request_digest("POST", "/csc/messages", JSON, body)
+    now = datetime.now(UTC)
+    async with h.engine.begin() as conn:
+        for key, state, expires in (
+            ("expired", DONE, now - timedelta(seconds=1)),
+            ("abandoned", IN_FLIGHT, now + timedelta(minutes=1)),
+        ):
+            await conn.execute(
+                insert(idempotency_keys).values(
+                    partner="council-demo",
+                    key=key,
+                    request_sha256=digest,
+                    state=state,
+                    created_at=now - timedelta(minutes=5),
+                    expires_at=expires,
+                )
+            )
+    for key in ("expired", "abandoned"):
+        response = await _post_csc(h, child_status(), key)
+        assert 202 == response.status
+        assert "Idempotent-Replayed" not in response.headers
+    assert 2 == await h.count(exchanges)
+    assert {(DONE, 202)} == {(r.state, r.response_status) for r in await _rows(h)}
 
 
 async def test_concurrent_duplicates_make_one_exchange(h: Harness) -> None:
@@ -224,11 +299,13 @@ async def test_the_key_commits_with_the_exchange(
         raise AssertionError("an exchange's answer is written with its key")
 
     monkeypatch.setattr(IdempotencyKeys, "answer", never_written)
-    monkeypatch.setattr(IdempotencyKeys, "release", never_written)
+    committer = h.client.app[SERVICES].committer
+    units = committer.units
     first = await _post_csc(h, child_status(), "crash")
     assert 202 == first.status
     (row,) = await _rows(h)
     assert (DONE, 202, await first.read()) == (row.state, row.response_status, row.response_body)
+    assert 1 == committer.units - units  # one commit for the keyed request, as for an unkeyed one
     replay = await _post_csc(h, child_status(), "crash")
     assert 202 == replay.status
     assert "true" == replay.headers["Idempotent-Replayed"]

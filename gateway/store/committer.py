@@ -40,7 +40,7 @@ from gateway.audit import merkle
 from gateway.audit.chain import ChainHead, Entry, extend
 from gateway.audit.events import AuditEvent
 from gateway.audit.tree import event_getter, index_rows, load_frontier, node_rows
-from gateway.errors import Unavailable
+from gateway.errors import GatewayError, Unavailable
 from gateway.store.tables import ledger, ledger_head, ledger_nodes, ledger_persons, ledger_search
 
 log = structlog.get_logger(__name__)
@@ -133,7 +133,10 @@ class GroupCommitter:
             results = await loop.run_in_executor(self._thread, self._write, [p.unit for p in batch])
         except Exception as exc:  # noqa: BLE001 - any failure: retry each unit alone, then refuse
             if len(batch) == 1:
-                log.error("ledger_commit_failed", error=type(exc).__name__)
+                if isinstance(exc, GatewayError) and exc.status < 500:
+                    log.info("unit_refused", error=type(exc).__name__)
+                else:
+                    log.error("ledger_commit_failed", error=type(exc).__name__)
                 _fail(batch[0], exc)
                 return
             for pending in batch:
@@ -266,7 +269,13 @@ def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
 
 
 def _fail(pending: _Pending, exc: BaseException) -> None:
-    if not pending.done.done():
-        error = Unavailable("the audit ledger could not be written; nothing was committed")
-        error.__cause__ = exc
-        pending.done.set_exception(error)
+    if pending.done.done():
+        return
+    if isinstance(exc, GatewayError) and exc.status < 500:
+        # The unit itself was refused (an idempotency key another request stored first):
+        # nothing of it was committed, and the caller gets the reason.
+        pending.done.set_exception(exc)
+        return
+    error = Unavailable("the audit ledger could not be written; nothing was committed")
+    error.__cause__ = exc
+    pending.done.set_exception(error)
