@@ -8,7 +8,6 @@ contact details only.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -19,6 +18,7 @@ import orjson
 from pydantic import TypeAdapter
 from sqlalchemy import Connection, Select, delete, insert, select, update
 
+from gateway.ids import new_id
 from gateway.settings import PartnerSettings
 from gateway.store.tables import consents as consents_table
 from gateway.store.tables import (
@@ -497,7 +497,7 @@ def learn(
     plan = plan_learning(message, partner, read_snapshot(conn, message), now.date())
     ids = {ref: ref for ref in plan.person_refs.values() if not ref.startswith("new:")}
     for fact_id, keys in plan.new_persons.items():
-        person_id = str(uuid.uuid4())
+        person_id = new_id()
         ids[f"new:{fact_id}"] = person_id
         conn.execute(insert(persons).values(id=person_id, created_at=now))
         learnt.persons += 1

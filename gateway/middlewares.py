@@ -29,6 +29,7 @@ from gateway.errors import (
     TooManyRequests,
 )
 from gateway.idempotency import IdempotencyKeys
+from gateway.ids import new_id
 from gateway.ratelimit import RateLimiter, RefusalRecorder
 from gateway.responses import error_response, gateway_error_response, is_fhir_route
 from gateway.settings import PartnerSettings, Settings
@@ -54,7 +55,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     started = time.perf_counter()
     supplied = request.headers.get("X-Request-ID")
     structlog.contextvars.clear_contextvars()
-    request_id = str(uuid.uuid4())
+    request_id = new_id()
     bad_id = False
     if supplied is not None:
         try:

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict
 
 from gateway.errors import ConfigurationError
+from gateway.ids import random_bytes
 from gateway.secretfiles import write_once
 
 log = structlog.get_logger(__name__)
@@ -80,7 +81,7 @@ class Keyring:
 
     def seal(self, body: bytes, *, outbox_id: str, partner: str) -> tuple[bytes, str]:
         """``(sealed bytes, key id)`` for ``body`` in the row ``outbox_id`` to ``partner``."""
-        nonce = os.urandom(NONCE_BYTES)
+        nonce = random_bytes(NONCE_BYTES)
         sealed = self._keys[self.current].encrypt(nonce, body, _aad(outbox_id, partner))
         return nonce + sealed, self.current
 
