@@ -147,6 +147,7 @@ class Settings(BaseSettings):
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     agreements_dir: Path = Field(default_factory=lambda: bundled("agreements"))
     seed_file: Path | None = None
+    directory_file: Path | None = None  # a directory file loaded at start-up (issue 7)
     partners: tuple[PartnerSettings, ...] = Field(
         default_factory=lambda: tuple(load_partner_file(bundled("demo/partners.yaml")))
     )
@@ -222,12 +223,58 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     from_file = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
     base = config_file.resolve().parent
     updates: dict[str, Any] = {}
-    for key in ("agreements_dir", "seed_file"):
+    for key in ("agreements_dir", "seed_file", "directory_file"):
         value = getattr(settings, key)
         overridden = key in overrides or f"JOINEDUP_{key.upper()}" in os.environ
         if key in from_file and not overridden and value is not None and not value.is_absolute():
             updates[key] = base / value
+    for section, fields in _FILE_PATHS_IN_SECTIONS.items():
+        written = from_file.get(section)
+        overridden = section in overrides or any(
+            name.startswith(f"JOINEDUP_{section.upper()}__") for name in os.environ
+        )
+        if not isinstance(written, dict) or overridden:
+            continue
+        current = getattr(settings, section)
+        changed = {
+            name: _relative_to(base, getattr(current, name))
+            for name in fields
+            if name in written and getattr(current, name) is not None
+        }
+        if changed:
+            updates[section] = current.model_copy(update=changed)
+    if isinstance(from_file.get("partners"), list) and "partners" not in overrides:
+        updates["partners"] = tuple(
+            p.model_copy(update={"jwks_file": _relative_to(base, p.jwks_file)})
+            if p.jwks_file is not None
+            else p
+            for p in settings.partners
+        )
     return settings.model_copy(update=updates) if updates else settings
+
+
+# Paths inside a config file's sections that name files or folders: relative to the file too.
+_FILE_PATHS_IN_SECTIONS: dict[str, tuple[str, ...]] = {
+    "ledger": ("signing_key_file", "checkpoint_dir"),
+    "sealing": ("key_file",),
+    "oauth": (
+        "token_key_file",
+        "verification_key_files",
+        "client_ca_file",
+        "tls_certificate_file",
+        "tls_key_file",
+    ),
+    "review": ("session_key_file",),
+}
+
+
+def _relative_to(base: Path, value: Any) -> Any:
+    """``value`` (a path, or a tuple of paths) with each relative path made relative to ``base``."""
+    if isinstance(value, tuple):
+        return tuple(_relative_to(base, v) for v in value)
+    if isinstance(value, Path) and not value.is_absolute():
+        return base / value
+    return value
 
 
 def load_partner_file(path: Path) -> list[PartnerSettings]:

@@ -112,6 +112,40 @@ def test_embedded_defaults_need_no_configuration(clean_env: None) -> None:
     assert (settings.agreements_dir / "demo-trust-council.yaml").is_file()
 
 
+def test_relative_key_and_folder_paths_in_sections_resolve_against_the_file(
+    tmp_path: Path, clean_env: None
+) -> None:
+    """Key files and folders named relatively inside a section (ledger, sealing, oauth, review,
+    a partner's JWKS file) are relative to the config file, as top-level paths are; absolute
+    paths and unset ones are left alone."""
+    config = tmp_path / "conf" / "config.yaml"
+    config.parent.mkdir()
+    config.write_text(
+        "ledger: {signing_key_file: keys/ledger.pem, checkpoint_dir: /srv/checkpoints}\n"
+        "sealing: {key_file: keys/sealing.key}\n"
+        "oauth: {token_key_file: keys/token.pem, verification_key_files: [keys/old.pem]}\n"
+        "review: {session_key_file: keys/session.key}\n"
+        "partners:\n"
+        "  - {id: trust-x, name: T, organisations: [RX9], format: fhir-r4, "
+        "jwks_file: keys/trust.jwks.json}\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config)
+    keys = config.parent / "keys"
+    assert (keys / "ledger.pem", Path("/srv/checkpoints")) == (
+        settings.ledger.signing_key_file,
+        settings.ledger.checkpoint_dir,
+    )
+    assert keys / "sealing.key" == settings.sealing.key_file
+    assert (keys / "token.pem", (keys / "old.pem",)) == (
+        settings.oauth.token_key_file,
+        settings.oauth.verification_key_files,
+    )
+    assert keys / "session.key" == settings.review.session_key_file
+    assert [keys / "trust.jwks.json"] == [p.jwks_file for p in settings.partners]
+    assert None is load_settings(config.parent.parent / "conf" / "config.yaml").oauth.client_ca_file
+
+
 def test_relative_paths_from_the_environment_keep_their_meaning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None
 ) -> None:
