@@ -103,6 +103,7 @@ _FOCUS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.CHILD_STATUS: ("Flag",),
     MessageKind.WORKER_CONTACT: ("CareTeam", "PractitionerRole"),
     MessageKind.ALLOCATED_WORKER_CHANGED: ("CareTeam", "PractitionerRole"),
+    MessageKind.THINK_FAMILY: ("Flag",),  # the think-family flag on the parent's record
 }
 _EPISODE_FIELDS = (
     "referral_date",

@@ -302,3 +302,19 @@ directory_entries = Table(
 # meetings (migration 0009)
 
 # think family (migration 0010)
+
+think_family_flags = Table(
+    "think_family_flags",
+    metadata,
+    # Each think-family flag raised: a parent (the trust's patient with a care coordinator) and a
+    # child open to children's social care, told to one organisation (the trust: the child's
+    # allocated worker; the council: the parent's care coordinator). Raised once per parent,
+    # child and recipient; raised again only when the worker it names changes (worker_sha256).
+    Column("parent_id", String(36), primary_key=True),
+    Column("child_id", String(36), primary_key=True),
+    Column("recipient_organisation", String(16), primary_key=True),
+    Column("worker_sha256", String(64), nullable=False),  # who the named worker is (not contacts)
+    Column("exchange_id", String(36), nullable=False),
+    Column("disclosure_id", String(36), nullable=False),
+    Column("raised_at", UTCDateTime(), nullable=False),
+)
