@@ -19,6 +19,8 @@ from adapters.registry import default_adapters
 from gateway.appkeys import DELIVERY, METRICS, SERVICES, SETTINGS
 from gateway.audit.checkpoints import Checkpointer, signer_for, verifiers_for
 from gateway.delivery import DeliveryWorker
+from gateway.directory import routes as directory_routes
+from gateway.directory.startup import load_directory_at_startup
 from gateway.metrics import Metrics
 from gateway.middlewares import conventions, error_rendering, request_context
 from gateway.policy.agreements import load_agreements
@@ -32,6 +34,7 @@ from gateway.store.committer import GroupCommitter
 from gateway.store.engine import create_engine, create_sync_engine_for
 from gateway.store.reader import Reader
 from gateway.workcal import Clock, system_clock
+from gateway.workflows import escalation
 
 log = structlog.get_logger(__name__)
 
@@ -101,6 +104,8 @@ def create_app(
         try:
             if settings.seed_file is not None:
                 await load_seed(settings.seed_file, app[SERVICES])
+            if settings.directory_file is not None:
+                await load_directory_at_startup(settings.directory_file, app[SERVICES])
             # Everything allocated so far (modules, models, schemas) lives as long as the process:
             # move it out of the collector's reach so full collections stay short (they were
             # 60-80 ms pauses under load, the whole of the p99; see benchmarks/).
@@ -127,9 +132,11 @@ def create_app(
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(_checkpointer_ctx)
     app.cleanup_ctx.append(delivery_ctx)
+    app.cleanup_ctx.append(escalation.escalation_ctx)  # unacknowledged referrals (issue 7)
     oauth.add_routes(app)  # the token endpoint; loads the keys that authenticate every API call
     messages.add_routes(app)
     lookup.add_routes(app)
+    directory_routes.add_routes(app)  # the directory door (issue 7)
     ops.add_routes(app)
     review.add_routes(app)  # the IG review pages, under /review/
     receipts.add_routes(app)

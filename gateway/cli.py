@@ -19,6 +19,8 @@
     joinedup agreements check [DIR] [--config FILE]
     joinedup agreements list [DIR] [--json] [--config FILE]
     joinedup import cin-census FILE... [--config FILE] [--no-progress]
+    joinedup directory load FILE [--config FILE]
+    joinedup workflows escalate [--now ISO] [--config FILE]
     joinedup partners hash-key            (reads a key on standard input)
 
 With no configuration, every command works on the demo's embedded defaults.
@@ -437,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     _add_policy_commands(commands)
     _add_agreements_commands(commands)
     __import__("gateway.review.cli").review.cli.register(commands)
+    __import__("gateway.workflows.escalation").workflows.escalation.register(commands)  # issue 7
+    __import__("gateway.directory.cli").directory.cli.register(commands)  # issue 7 directory
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("output", nargs="?", default="-", help="file (default: standard output)")

@@ -24,6 +24,7 @@ import orjson
 from adapters.csc.inbound import INBOUND
 from adapters.csc.schema import csc_schemas
 from gateway.conventions import LimitSettings
+from gateway.directory import openapi as directory_openapi
 from gateway.errors import Issue
 from gateway.idempotency import KEY_HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER
 from gateway.responses import operation_outcome, problem_details
@@ -201,6 +202,7 @@ _ANSWER_HEADERS = {
 def build_openapi() -> dict[str, Any]:
     """The whole document."""
     components: dict[str, Any] = dict(_STATIC_COMPONENTS)
+    components.update(directory_openapi.SCHEMAS)  # issue 7: the directory door
     schemas = csc_schemas()
     inbound = {f"csc-{kind}" for kind in INBOUND}
     refs = {name: _hoist(name, dict(schema), components) for name, schema in schemas.items()}
@@ -332,6 +334,8 @@ def build_openapi() -> dict[str, Any]:
                     ),
                 }
             },
+            # issue 7: the directory door (gateway/directory/openapi.py)
+            **directory_openapi.paths(_errors, _CONVENTIONS, _ANSWER_HEADERS),
             "/api/v1/exchanges/{exchange_id}/receipt": {
                 "get": {
                     "summary": "A receipt: proof that the exchange's ledger entries are in the "
@@ -621,6 +625,8 @@ _STATUS_ACCEPTED = {
 }
 _LOOKUP_EXAMPLE = {
     "role": "care-coordinator",
+    "at": "2026-11-30T10:15:00+00:00",
+    "in_hours": True,
     "workers": [
         {
             "role": "care-coordinator",
@@ -629,6 +635,10 @@ _LOOKUP_EXAMPLE = {
             "out_of_hours": [{"system": "phone", "value": "01632 960999", "out_of_hours": True}],
             "name": {"given": ["Alex"], "family": "Morgan"},
             "organisation_name": "Northtown Mental Health NHS Foundation Trust",
+            "reach_now": {
+                "via": "office",
+                "contacts": [{"system": "phone", "value": "01632 960123", "out_of_hours": False}],
+            },
             "organisation": "RX9",
             "updated_at": "2026-11-30T05:19:26.272240+00:00",
             "agreement": {
@@ -821,7 +831,16 @@ _STATIC_COMPONENTS: dict[str, Any] = {
         "required": ["role", "workers", "withheld"],
         "properties": {
             "role": {"type": "string"},
-            "workers": {"type": "array", "items": {"type": "object"}},
+            "at": {"type": "string", "format": "date-time"},
+            "in_hours": {"type": "boolean", "description": "whether the offices are open now"},
+            "next_opening": {"type": "string", "format": "date-time"},
+            "workers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"reach_now": {"$ref": f"{_COMPONENT}ReachNow"}},
+                },
+            },
             "withheld": {"type": "array", "items": {"type": "object"}},
         },
     },

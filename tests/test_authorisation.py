@@ -297,6 +297,7 @@ PARTNER_API = {
     ("POST", "/csc/messages"),
     ("GET", "/api/v1/workers"),
     ("GET", "/api/v1/exchanges/{exchange_id}/receipt"),
+    ("GET", "/api/v1/directory/organisations/{code}/roles"),  # issue 7: the directory
 }
 
 
@@ -306,6 +307,7 @@ def _concrete(template: str) -> str:
         ("{person_id}", str(uuid.uuid4())),
         ("{outbox_id}", str(uuid.uuid4())),
         ("{seq}", "1"),
+        ("{code}", "999"),
     ):
         template = template.replace(name, value)
     return template

@@ -28,6 +28,7 @@ from gateway import index
 from gateway.appkeys import REQUEST_ID, SERVICES
 from gateway.audit.events import LookupDecided, WithheldRef
 from gateway.auth import authenticate
+from gateway.directory import reach
 from gateway.errors import InvalidInput, Issue, NotFound
 from gateway.policy.engine import decide
 from gateway.policy.minimise import minimise
@@ -41,6 +42,7 @@ from gateway.store.tables import (
     social_care_episodes,
     worker_roles,
 )
+from gateway.workcal import WorkingCalendar
 from schemas.facts import Organisation, RoleKind, Worker, WorkerRole
 from schemas.identifiers import PersonIdentifier, identifier_from_token
 from schemas.message import MessageKind
@@ -161,6 +163,18 @@ async def workers(request: web.Request) -> web.Response:
         return person_id, True, index.roles_for(conn, [person_id], role.value)
 
     person_id, in_reach, found = await services.reader.run(read)
+    # How to reach each worker now (issue 7, the directory): office contacts in working hours,
+    # else out-of-hours ones, else the organisation's own out-of-hours entry.
+    reach_at = reach.Now.of(
+        WorkingCalendar(services.settings.workflows.working_hours), services.clock()
+    )
+    duty = (
+        await services.reader.run(
+            lambda conn: reach.out_of_hours_services(conn, (h.organisation for h in found))
+        )
+        if found and not reach_at.in_hours
+        else {}
+    )
 
     events: list[LookupDecided] = []
     answers: list[dict[str, Any]] = []
@@ -190,6 +204,13 @@ async def workers(request: web.Request) -> web.Response:
             continue
         kept = minimise(held.facts, decision.flow)
         answer = _contact(kept.facts)
+        reach_now = reach.reach_for_facts(
+            kept.facts,
+            in_hours=reach_at.in_hours,
+            out_of_hours_service=duty.get(held.organisation, ()),
+        )
+        if reach_now is not None:
+            answer["reach_now"] = reach_now.as_json()
         answer.update(
             organisation=held.organisation,
             updated_at=held.updated_at.isoformat(),
@@ -250,7 +271,9 @@ async def workers(request: web.Request) -> web.Response:
         # SECURITY: "unknown", "no worker" and "not allowed" look the same to the caller, so a
         # refused look-up does not reveal that the person is known to another agency.
         raise NotFound("no worker in that role that you may see is known for this person")
-    return json_response({"role": role.value, "workers": answers, "withheld": withheld})
+    return json_response(
+        {"role": role.value, **reach_at.as_json(), "workers": answers, "withheld": withheld}
+    )
 
 
 def add_routes(app: web.Application) -> None:

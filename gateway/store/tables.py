@@ -299,6 +299,39 @@ directory_entries = Table(
 
 # referrals (migration 0008)
 
+referrals = Table(
+    "referrals",
+    metadata,
+    # Each referral the gateway carried to a council's front door (permitted to it), so that the
+    # council's acknowledgements go back to the referrer and an unacknowledged one is escalated.
+    # No content: codes, the referrer's reference, the referrer's contact (as the directory holds
+    # it), the index's surrogate person ids and times.
+    Column("id", String(36), primary_key=True),  # the gateway's referral id
+    Column("exchange_id", String(36), nullable=False),  # the referral's exchange
+    Column("reference", String(255), nullable=False),  # the referrer's own: acks quote it
+    Column("referrer_organisation", String(16), nullable=False),  # ODS code
+    Column("referrer_partner", String(64), nullable=False),
+    # Canonical JSON of the referrer's WorkerRole, then its Worker and Organisation (as
+    # worker_roles and directory_entries hold them): acknowledgements are addressed to it.
+    Column("referrer_role", Text, nullable=False),
+    Column("front_door_organisation", String(16), nullable=False),  # DfE LA code
+    Column("subject_person_id", String(36), ForeignKey("persons.id"), nullable=True),
+    Column("child_person_id", String(36), ForeignKey("persons.id"), nullable=True),
+    Column("status", String(24), nullable=False),  # ReferralStatus: sent, received, allocated...
+    Column("sent_at", UTCDateTime(), nullable=False),  # when the gateway received it
+    Column("ack_deadline", UTCDateTime(), nullable=False),  # sent_at + N working hours
+    Column("acknowledged_at", UTCDateTime(), nullable=True),  # the first acknowledgement
+    Column("status_at", UTCDateTime(), nullable=False),  # the latest status change
+    Column("escalated_at", UTCDateTime(), nullable=True),
+    UniqueConstraint(
+        "front_door_organisation",
+        "reference",
+        "referrer_organisation",
+        name="uq_referrals_reference",
+    ),
+    Index("ix_referrals_due", "escalated_at", "acknowledged_at", "ack_deadline"),
+)
+
 # meetings (migration 0009)
 
 # think family (migration 0010)
