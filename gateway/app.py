@@ -34,7 +34,7 @@ from gateway.store.committer import GroupCommitter
 from gateway.store.engine import create_engine, create_sync_engine_for
 from gateway.store.reader import Reader
 from gateway.workcal import Clock, system_clock
-from gateway.workflows import escalation
+from gateway.workflows import access, escalation
 
 log = structlog.get_logger(__name__)
 
@@ -136,6 +136,7 @@ def create_app(
     oauth.add_routes(app)  # the token endpoint; loads the keys that authenticate every API call
     messages.add_routes(app)
     lookup.add_routes(app)
+    access.add_routes(app)  # a child's protection status, and who looked (issue 7)
     directory_routes.add_routes(app)  # the directory door (issue 7)
     ops.add_routes(app)
     review.add_routes(app)  # the IG review pages, under /review/

@@ -162,7 +162,7 @@ def find_flags(
         }
         open_at = set(councils) | state.open_episodes.get(child, set())
         for council in sorted(open_at):
-            contact = councils.get(council) or _front_door(conn, council, child)
+            contact = councils.get(council) or council_contact(conn, council, child)
             for coordinator in coordinators:
                 if coordinator.organisation == council:
                     continue
@@ -214,7 +214,7 @@ def _not_yet_raised(conn: Connection, wanted: list[Flag]) -> list[Flag]:
     ]
 
 
-def _front_door(conn: Connection, council: str, child: str) -> IndexedRole:
+def council_contact(conn: Connection, council: str, child: str) -> IndexedRole:
     """The council's front door from the directory, or the council itself, when no worker is
     allocated to a child with an open episode."""
     found = roles_for_organisation(conn, council, RoleKind.FRONT_DOOR)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from gateway.store.tables import person_identifiers, think_family_flags
 from tests.conftest import FIXTURES
 from tests.gateway_harness import Harness, child_status, crisis_bundle
+from tests.workflows.test_access import delivered
 
 MOTHER, CHILD = "9000000009", "9000000017"
 
@@ -110,6 +111,7 @@ async def test_a_crisis_naming_the_councils_child_raises_both_flags_once(h: Harn
     assert 2 == len(think_family(await h.entries()))
     await h.council.wait_for(3)  # the second crisis notice, and no second flag
     assert 1 == len(fhir_flags(h.trust.received))
+    await delivered(h, 4)
     assert (await h.verify()).intact
 
 
