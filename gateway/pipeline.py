@@ -11,7 +11,6 @@ refuse) to the group committer: all of it lands, or none of it does.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -31,16 +30,18 @@ from gateway.audit.events import (
     WithheldRef,
 )
 from gateway.errors import Forbidden, GatewayError
+from gateway.ids import new_id
 from gateway.policy.conditions import Conditions, apply_conditions
-from gateway.policy.engine import Decision, Outcome, decide
+from gateway.policy.engine import Decision, Outcome, check_subscription, decide
 from gateway.policy.minimise import minimise
 from gateway.recipients import Candidate, recipient_context
 from gateway.services import Services
 from gateway.settings import PartnerSettings
 from gateway.store.committer import UnitOfWork
 from gateway.store.tables import exchanges, outbox
+from gateway.workflows import family
 from schemas.disclosure import Addressee, Disclosure
-from schemas.facts import Consent, FamilyRelationship, Person, RelationshipRole, RoleKind
+from schemas.facts import Consent, Person, RoleKind
 from schemas.message import GATEWAY_MADE_KINDS, CanonicalMessage, MessageKind
 from schemas.provenance import UNDECLARED_ORGANISATION
 
@@ -78,7 +79,7 @@ class Exchange:
     body: bytes
     request_id: str
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    exchange_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    exchange_id: str = field(default_factory=new_id)
     message: CanonicalMessage | None = None
     known: dict[str, str] = field(default_factory=dict)  # fact id -> indexed person id
     candidates: list[Candidate] = field(default_factory=list)
@@ -198,32 +199,11 @@ def _resolve(ex: Exchange, conn: Connection, services: Services) -> None:
 
 
 def _resolve_children(ex: Exchange, snapshot: index.Snapshot) -> None:
-    message = ex.parsed
-    subject_id = ex.known.get(message.subject) if message.subject else None
-    children: list[str] = []
-    for fact in message.facts:
-        if not isinstance(fact, FamilyRelationship):
-            continue
-        if fact.person == message.subject and fact.role is not RelationshipRole.CHILD:
-            child = ex.known.get(fact.related_to)
-        elif fact.related_to == message.subject and fact.role is RelationshipRole.CHILD:
-            child = ex.known.get(fact.person)
-        else:
-            child = None
-        if child is not None and child not in children:
-            children.append(child)
-    if subject_id is not None:
-        children.extend(c for c in snapshot.children_of(subject_id) if c not in children)
-    for child_id in children:
-        for role in snapshot.roles_of(child_id, RoleKind.ALLOCATED_SOCIAL_WORKER):
-            ex.candidates.append(
-                Candidate(
-                    organisation=role.organisation,
-                    child_person_id=child_id,
-                    child_identifier_keys=tuple(snapshot.identifiers.get(child_id, ())),
-                    addressee=role,
-                )
-            )
+    subject = ex.parsed.subject
+    children = family.relatives(ex, snapshot, of=subject, want="children")
+    ex.candidates.extend(
+        family.candidates_in_role(snapshot, children, RoleKind.ALLOCATED_SOCIAL_WORKER)
+    )
     if not ex.candidates:
         ex.no_recipient_reason = (
             "no child of this person is known to have an allocated social worker"
@@ -260,6 +240,8 @@ async def decide_all(ex: Exchange, services: Services) -> None:
             kind=message.kind,
             purpose=message.purpose,
         )
+        # The recipient's subscription under the flow (if it has one) narrows the permit.
+        decision = check_subscription(decision, message.kind, message.facts)
         conditions = apply_conditions(
             decision,
             request=message.request,
@@ -288,6 +270,7 @@ def _decide_derived(ex: Exchange, derived: Derived, services: Services) -> Route
         kind=message.kind,
         purpose=message.purpose,
     )
+    decision = check_subscription(decision, message.kind, message.facts)
     person_id = derived.known.get(message.subject or "")
     on_record = ex.snapshot.consents_of(person_id) if ex.snapshot else []
     # Directives arriving in the partner's message about the same person count at once.
@@ -349,7 +332,7 @@ async def minimise_all(ex: Exchange, services: Services) -> None:
         if decision.purpose is None or decision.lawful_basis is None:
             raise RuntimeError("a permit always names its purpose and lawful basis")
         routed.disclosure = Disclosure(
-            disclosure_id=str(uuid.uuid4()),
+            disclosure_id=new_id(),
             exchange_id=ex.exchange_id,
             kind=message.kind,
             sender_partner=_sender_partner(ex, routed, services),
@@ -407,7 +390,7 @@ async def render_all(ex: Exchange, services: Services) -> None:
                 f"disclosure: {exc.detail}",
             )
             continue
-        routed.outbox_id = str(uuid.uuid4())
+        routed.outbox_id = new_id()
 
 
 async def commit(ex: Exchange, services: Services) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import Field, ValidationInfo, model_validator
 
 from schemas.base import CanonicalModel
+from schemas.facts import CrisisKind, MeetingKind, PlanKind
 from schemas.labels import LawfulBasis, Obligation, Purpose, Sensitivity
 from schemas.message import MessageKind
 
@@ -74,6 +75,7 @@ ELEMENT_PRESETS: dict[str, tuple[str, ...]] = {
         "meeting.participants",
         "meeting.reference",
         "meeting.responses",
+        "meeting.target_date",
         "worker-role.*",
         "worker.name",
         "worker.telecom",
@@ -186,6 +188,20 @@ class Party(CanonicalModel):
     name: str
 
 
+class Subscription(CanonicalModel):
+    """What the recipient of a flow has chosen to be told (issue 7: each organisation chooses).
+
+    Each list narrows the flow: a message is carried only if its kind is among ``message_kinds``,
+    and, where the message holds crisis events, plans or meetings, at least one of them is of a
+    kind listed. A list left out does not narrow; a list given names at least one code.
+    """
+
+    message_kinds: Annotated[tuple[MessageKind, ...], Field(min_length=1)] | None = None
+    crisis_kinds: Annotated[tuple[CrisisKind, ...], Field(min_length=1)] | None = None
+    plan_kinds: Annotated[tuple[PlanKind, ...], Field(min_length=1)] | None = None
+    meeting_kinds: Annotated[tuple[MeetingKind, ...], Field(min_length=1)] | None = None
+
+
 class Flow(CanonicalModel):
     """One permitted direction of sharing."""
 
@@ -208,6 +224,8 @@ class Flow(CanonicalModel):
     redisclosure: bool = False
     subject_informed: bool = False
     withheld_contact: str | None = None
+    # The recipient's subscription: which of the events this flow covers it wants (None: all).
+    subscription: Subscription | None = None
 
     model_config = {"populate_by_name": True}
 

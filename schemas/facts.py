@@ -283,6 +283,10 @@ class Meeting(_Fact):
     location: str | None = None
     reference: str | None = None  # the organiser's own id for the meeting, which replies quote
     responses: tuple[MeetingResponse, ...] = ()
+    # The date by which it is due: an initial child protection conference's target, 15 working
+    # days from the strategy discussion (or the section 47 enquiry's start). Set by the gateway's
+    # meetings workflow on the invitation it carries, so both sides know it.
+    target_date: date | None = None
 
     @model_validator(mode="after")
     def _responses_from_participants(self) -> Meeting:

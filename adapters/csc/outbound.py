@@ -151,6 +151,10 @@ class MeetingPart(NoticeModel):
     location: str | None = None
     participants: tuple[Ref, ...] = ()
     responses: tuple[MeetingResponsePart, ...] = ()
+    # The date it is due by (an initial conference's 15 working days from the strategy
+    # discussion), and whether it is set after that date.
+    target_date: date | None = None
+    after_target: bool | None = None
 
 
 class RiskPart(NoticeModel):

@@ -156,6 +156,8 @@ def meeting_part(m: f.Meeting) -> MeetingPart:
         responses=tuple(
             MeetingResponsePart(participant=r.participant, response=r.response) for r in m.responses
         ),
+        target_date=m.target_date,
+        after_target=None if m.target_date is None else m.start.date() > m.target_date,
     )
 
 
@@ -456,6 +458,7 @@ def _content(document: Document) -> list[f.Fact]:
                         f.MeetingResponse(participant=r.participant, response=r.response)
                         for r in m.responses
                     ),
+                    target_date=m.target_date,
                 )
             )
     for r in _sections(document, "referrals", "referral"):

@@ -23,6 +23,8 @@ PARTNER_ENDPOINT_PREFIX = "urn:joined-up:partner:"
 
 MEETING_KIND_SYSTEM = "https://joined-up.org.uk/CodeSystem/meeting-kind"
 MEETING_REFERENCE_SYSTEM = "https://joined-up.org.uk/Id/meeting-reference"
+# A meeting's target date (an initial conference's 15 working days) and whether it is held after it.
+MEETING_TARGET_EXTENSION = "https://joined-up.org.uk/StructureDefinition/meeting-target"
 PLAN_KIND_SYSTEM = "https://joined-up.org.uk/CodeSystem/plan-kind"
 ABUSE_CATEGORY_SYSTEM = "https://joined-up.org.uk/CodeSystem/abuse-category"
 REFERRAL_CATEGORY_SYSTEM = "https://joined-up.org.uk/CodeSystem/referral-category"

@@ -16,15 +16,22 @@ as unmapped; as the focus of a meeting message it is refused.
   booked; fulfilled; cancelled; noshow as fulfilled (reported: it took place without someone).
 * ``identifier`` in the local ``meeting-reference`` system is the organiser's reference, which
   replies quote.
+* The local ``meeting-target`` extension (``targetDate``, ``afterTarget``) is the date the meeting
+  is due by (an initial conference's target); ``afterTarget`` is derived from it and the start.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from adapters.fhir_r4.bundle import Entry
-from adapters.fhir_r4.codes import MEETING_KIND_SYSTEM, MEETING_KINDS, MEETING_REFERENCE_SYSTEM
+from adapters.fhir_r4.codes import (
+    MEETING_KIND_SYSTEM,
+    MEETING_KINDS,
+    MEETING_REFERENCE_SYSTEM,
+    MEETING_TARGET_EXTENSION,
+)
 from adapters.fhir_r4.context import ReadContext
 from adapters.fhir_r4.elements import elements, report_unread
 from adapters.fhir_r4.encounter import read_location
@@ -34,10 +41,12 @@ from adapters.fhir_r4.roles import NO_ROLE, any_role_for, practitioner_role, rol
 from adapters.fhir_r4.security import read_security
 from adapters.fhir_r4.walk import (
     JsonObject,
+    child_date,
     child_date_time,
     child_object,
     child_str,
     codings,
+    extensions,
     objects,
 )
 from schemas.facts import Meeting, MeetingKind, MeetingResponse, RoleKind, WorkerRole
@@ -105,7 +114,8 @@ def read_appointment(ctx: ReadContext, entry: Entry, *, focus: bool) -> None:
         else:
             ctx.unmap(path, "not a cross-agency meeting: no meeting-kind code")
         return
-    report_unread(ctx, entry, ELEMENTS)
+    report_unread(ctx, entry, ELEMENTS, frozenset({MEETING_TARGET_EXTENSION}))
+    target = _target(ctx, resource, path)
     if status is not None and status not in _STATUSES:
         issues.add(f"{path}.status", "is not an Appointment status", "code-invalid")
     elif status == "noshow":
@@ -139,6 +149,7 @@ def read_appointment(ctx: ReadContext, entry: Entry, *, focus: bool) -> None:
             location=location,
             reference=reference,
             responses=tuple(responses),
+            target_date=target,
             labels=read_security(resource, path, issues),
         )
     )
@@ -223,4 +234,19 @@ def _reference(ctx: ReadContext, resource: JsonObject, path: str) -> str | None:
             found = child_str(identifier, "value", id_path, ctx.issues, required=True)
         else:
             ctx.unmap(id_path, "only the meeting-reference identifier is carried")
+    return found
+
+
+def _target(ctx: ReadContext, resource: JsonObject, path: str) -> date | None:
+    """The ``meeting-target`` extension's date (``afterTarget`` follows from it and the start)."""
+    found = None
+    for ext_path, ext in extensions(resource, MEETING_TARGET_EXTENSION, path, ctx.issues):
+        for part_path, part in objects(ext, "extension", ext_path, ctx.issues):
+            url = part.get("url")
+            if url == "targetDate":
+                found = child_date(part, "valueDate", part_path, ctx.issues)
+                if found is None:
+                    ctx.issues.add(f"{part_path}.valueDate", "is required", "required")
+            elif url != "afterTarget":
+                ctx.unmap(part_path, "not a part of the meeting-target extension")
     return found

@@ -16,7 +16,8 @@ is returned as a Loss, or is a documented normalisation in docs/mappings/fhir-r4
 * MentalHealthEpisode: EpisodeOfCare; CrisisEvent: Encounter; Diagnosis: Condition;
 * Risk: Flag; SocialCareEpisode: one plan Flag per plan (plan kind, category, period, the council
   as author), plus, for CP plan started / ended, a Communication saying so to the addressee;
-* Meeting: Appointment (participants' responses as their status; the location as a Location);
+* Meeting: Appointment (participants' responses as their status; the location as a Location;
+  the target date, with whether the meeting is after it, in the ``meeting-target`` extension);
 * Referral: ServiceRequest, and a Task carrying its status once it is past "sent";
 * Consent: Consent (privacy scope; one provision with actors, purposes, classes, labels, period).
 
@@ -104,6 +105,7 @@ _FOCUS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.WORKER_CONTACT: ("CareTeam", "PractitionerRole"),
     MessageKind.ALLOCATED_WORKER_CHANGED: ("CareTeam", "PractitionerRole"),
     MessageKind.THINK_FAMILY: ("Flag",),  # the think-family flag on the parent's record
+    MessageKind.REFERRAL_ESCALATION: ("ServiceRequest",),  # the referral not acknowledged
 }
 _EPISODE_FIELDS = (
     "referral_date",
@@ -599,6 +601,47 @@ class _Renderer:
         }
         self.add_plain("plan-notice", resource)
 
+    def icpc_notice(self) -> None:
+        """ICPC scheduled (no Appointment: the council gives a date, not a time): a
+        Communication to the addressee with the date, the target and whether it is after it."""
+        if self.d.kind is not MessageKind.ICPC_SCHEDULED:
+            return
+        episodes = [f for f in self.d.facts if isinstance(f, SocialCareEpisode)]
+        enquiries = [s for e in episodes for s in e.section47 if s.icpc_date is not None]
+        if not enquiries:
+            return
+        enquiry = enquiries[-1]
+        icpc = enquiry.icpc_date
+        if icpc is None:
+            return
+        lines = [f"Initial child protection conference set for {_when(icpc)}."]
+        resource: JsonObject = {"resourceType": "Communication", "status": "completed"}
+        target = enquiry.icpc_target_date
+        if target is not None:
+            late = icpc > target
+            lines.append(
+                f"Its target date is {_when(target)}"
+                + (": it is set after its target." if late else ".")
+            )
+            parts = [
+                _sub("targetDate", "valueDate", _when(target)),
+                _sub("afterTarget", "valueBoolean", late),
+            ]
+            resource["extension"] = [{"url": codes.MEETING_TARGET_EXTENSION, "extension": parts}]
+        recipient = self.ref(self.d.recipient.worker_role, WorkerRole) or {
+            "identifier": _code_identifier(self.d.recipient.organisation)
+        }
+        resource.update(
+            {
+                "subject": {"reference": self.url(episodes[0].subject)},
+                "sent": _when(self.d.created_at),
+                "recipient": [recipient],
+                "sender": self.sender(),
+                "payload": [{"contentString": " ".join(lines)}],
+            }
+        )
+        self.add_plain("icpc-notice", resource)
+
     def meeting(self, meeting: Meeting) -> None:
         subject = self.subject_ref(meeting, meeting.subject)
         if subject is None:
@@ -639,6 +682,14 @@ class _Renderer:
             resource["identifier"] = [
                 {"system": codes.MEETING_REFERENCE_SYSTEM, "value": meeting.reference}
             ]
+        if meeting.target_date is not None:
+            # The target both sides know (an ICPC's 15 working days), and whether it is missed.
+            late = meeting.start.date() > meeting.target_date
+            parts = [
+                _sub("targetDate", "valueDate", _when(meeting.target_date)),
+                _sub("afterTarget", "valueBoolean", late),
+            ]
+            resource["extension"] = [{"url": codes.MEETING_TARGET_EXTENSION, "extension": parts}]
         self.add(meeting, resource)
 
     def referral(self, referral: Referral) -> None:
@@ -767,6 +818,7 @@ class _Renderer:
                 renderers[type(fact)](fact)  # type: ignore[operator]
         self.care_team_resources()
         self.plan_notice()
+        self.icpc_notice()
 
     def sender(self) -> JsonObject:
         d = self.d

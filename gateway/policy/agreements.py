@@ -56,8 +56,9 @@ from schemas.agreement import (
     ConsentRule,
     Flow,
     Party,
+    Subscription,
 )
-from schemas.facts import FACT_CLASSES
+from schemas.facts import FACT_CLASSES, CrisisKind, MeetingKind, PlanKind
 from schemas.labels import (
     AgeBand,
     Art6Basis,
@@ -132,6 +133,9 @@ _CODES: dict[str, tuple[str, type[Any]]] = {
     "permit_labels": ("security label", Sensitivity),
     "obligations": ("obligation", Obligation),
     "consent": ("consent rule", ConsentRule),
+    "crisis_kinds": ("crisis kind", CrisisKind),
+    "plan_kinds": ("plan kind", PlanKind),
+    "meeting_kinds": ("meeting kind", MeetingKind),
 }
 
 
@@ -228,6 +232,7 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
         ("parties", "#"): Party,
         ("flows", "#"): Flow,
         ("flows", "#", "lawful_bases", "#"): LawfulBasis,
+        ("flows", "#", "subscription"): Subscription,
     }
     key = tuple("#" if isinstance(p, int) else p for p in loc)
     return shapes.get(key)
@@ -488,6 +493,48 @@ def _check_flow(out: _File, flow: Flow, node: yaml.Node) -> None:
             warning=True,
         )
     _check_never_crosses(out, flow, node)
+    _check_subscription(out, flow, node)
+
+
+# Which message kinds can hold the facts each subscription facet narrows by.
+_FACET_KINDS: dict[str, frozenset[MessageKind]] = {
+    "crisis_kinds": frozenset({MessageKind.CRISIS_EVENT}),
+    "plan_kinds": frozenset(
+        {MessageKind.CP_PLAN_STARTED, MessageKind.CP_PLAN_ENDED, MessageKind.CHILD_STATUS}
+    ),
+    "meeting_kinds": frozenset(
+        {MessageKind.MEETING_INVITATION, MessageKind.MEETING_REPLY, MessageKind.ICPC_SCHEDULED}
+    ),
+}
+
+
+def _check_subscription(out: _File, flow: Flow, node: yaml.Node) -> None:
+    """A subscription narrows its own flow: it names only kinds the flow carries, and each
+    facet only where the flow carries messages that hold such facts."""
+    subscription = flow.subscription
+    if subscription is None:
+        return
+    label = f"flow {flow.id!r}: subscription"
+    here = _child(node, "subscription")
+    listed = _child(here, "message_kinds")
+    carried = ", ".join(k.value for k in flow.message_kinds)
+    for i, kind in enumerate(subscription.message_kinds or ()):
+        if kind not in flow.message_kinds:
+            out.problem(
+                _line(_child(listed, i) or listed or here),
+                f"{label}.message_kinds[{i}]: {kind.value!r} is not a kind this flow carries "
+                f"({carried}); a subscription can only narrow its flow",
+            )
+    kinds = set(subscription.message_kinds or ()) & set(flow.message_kinds)
+    kinds = kinds or set(flow.message_kinds)  # a wrong kind is reported once, above
+    for facet, holders in _FACET_KINDS.items():
+        if getattr(subscription, facet) is not None and not kinds & holders:
+            out.problem(
+                _line(_child(here, facet) or here),
+                f"{label}.{facet}: the flow carries no message that holds them (it carries "
+                f"{', '.join(sorted(k.value for k in kinds))}; {facet} narrow "
+                f"{', '.join(sorted(k.value for k in holders))})",
+            )
 
 
 def _check_never_crosses(out: _File, flow: Flow, node: yaml.Node) -> None:
@@ -635,6 +682,8 @@ def _differences(a: Flow, b: Flow) -> list[str]:
         found.append("elements")
     if (a.exclude_labels, a.permit_labels) != (b.exclude_labels, b.permit_labels):
         found.append("labels")
+    if a.subscription != b.subscription:
+        found.append("subscriptions")
     return found
 
 

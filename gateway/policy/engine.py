@@ -9,11 +9,12 @@ for refusing, in plain English for the IG officer reading the audit trail.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import overload
 
-from schemas.agreement import Agreement, Flow
+from schemas.agreement import Agreement, Flow, Subscription
+from schemas.facts import CrisisEvent, Fact, Meeting, MeetingKind, SocialCareEpisode
 from schemas.labels import LawfulBasis, Purpose
 from schemas.message import MessageKind
 
@@ -31,6 +32,7 @@ class RefusalCode(StrEnum):
     NO_AGREEMENT = "no-agreement"
     KIND_NOT_COVERED = "kind-not-covered"
     PURPOSE_NOT_COVERED = "purpose-not-covered"
+    NOT_SUBSCRIBED = "not-subscribed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,4 +149,50 @@ def decide(
         RefusalCode.PURPOSE_NOT_COVERED,
         f"The agreements between {sender} and {recipient} cover {kind.value} messages, "
         f"but not for the purpose {declared}.",
+    )
+
+
+def unsubscribed(
+    subscription: Subscription, kind: MessageKind, facts: Sequence[Fact]
+) -> str | None:
+    """What of this message the recipient has not subscribed to, in words; None if it has.
+
+    A facet (crisis, plan or meeting kinds) applies only to a message that holds such facts: a
+    message with none passes it. An ICPC scheduled without a meeting fact is an initial child
+    protection conference.
+    """
+    if subscription.message_kinds is not None and kind not in subscription.message_kinds:
+        return f"{kind.value} messages"
+    crises = {f.kind for f in facts if isinstance(f, CrisisEvent)}
+    wanted = subscription.crisis_kinds
+    if wanted is not None and crises and not crises & set(wanted):
+        return "crisis events of kind " + ", ".join(sorted(k.value for k in crises))
+    plans = {p.kind for f in facts if isinstance(f, SocialCareEpisode) for p in f.plans}
+    if subscription.plan_kinds is not None and plans and not plans & set(subscription.plan_kinds):
+        return "plans of kind " + ", ".join(sorted(k.value for k in plans))
+    meetings = {f.kind for f in facts if isinstance(f, Meeting)}
+    if not meetings and kind is MessageKind.ICPC_SCHEDULED:
+        meetings = {MeetingKind.INITIAL_CP_CONFERENCE}
+    wanted_meetings = subscription.meeting_kinds
+    if wanted_meetings is not None and meetings and not meetings & set(wanted_meetings):
+        return "meetings of kind " + ", ".join(sorted(k.value for k in meetings))
+    return None
+
+
+def check_subscription(decision: Decision, kind: MessageKind, facts: Sequence[Fact]) -> Decision:
+    """A permit under a flow with a subscription stands only for what the recipient subscribed
+    to; otherwise the refusal (``not-subscribed``) still names the agreement and flow, so the
+    ledger shows which subscription left it out."""
+    flow = decision.flow
+    if not decision.permitted or flow is None or flow.subscription is None:
+        return decision
+    missing = unsubscribed(flow.subscription, kind, facts)
+    if missing is None:
+        return decision
+    return replace(
+        decision,
+        outcome=Outcome.REFUSE,
+        reason_code=RefusalCode.NOT_SUBSCRIBED,
+        explanation=f"{flow.to} has not subscribed to {missing} under flow {flow.id} of "
+        f"agreement {decision.agreement.id if decision.agreement else '?'}; nothing is sent.",
     )

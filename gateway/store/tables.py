@@ -334,6 +334,34 @@ referrals = Table(
 
 # meetings (migration 0009)
 
+meetings = Table(
+    "meetings",
+    metadata,
+    # One row per meeting invitation the gateway carried between the agencies (a care review, a
+    # strategy discussion, a conference, a core group, an ICPC scheduled), so that a reply can be
+    # routed back to its organiser and refused when it names a meeting its sender was not invited
+    # to. No content: codes, dates, organisation codes and the index's surrogate person id.
+    Column("id", String(36), primary_key=True),
+    Column("organiser_organisation", String(16), nullable=False),  # ODS or DfE LA code
+    Column("organiser_partner", String(64), nullable=False),
+    Column("organiser_role", String(48), nullable=False),  # the role a reply is addressed to
+    Column("reference", String(255), nullable=True),  # the organiser's own id, replies quote it
+    Column("kind", String(32), nullable=False),  # MeetingKind
+    Column("start", UTCDateTime(), nullable=True),  # None for an ICPC scheduled by date only
+    Column("start_date", String(10), nullable=False),  # ISO date, in the working calendar
+    Column("status", String(16), nullable=False),
+    Column("subject_person_id", String(36), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("invited", Text, nullable=False),  # JSON list of organisation codes carried to
+    Column("target_date", String(10), nullable=True),  # an ICPC's target (ISO date)
+    Column("after_target", Boolean, nullable=True),
+    Column("replies", Text, nullable=False),  # JSON list: organisation, response, at, exchange
+    Column("exchange_id", String(36), nullable=False),  # the latest invitation's exchange
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("organiser_organisation", "reference", name="uq_meetings_reference"),
+    Index("ix_meetings_reference", "reference"),
+)
+
 # think family (migration 0010)
 
 think_family_flags = Table(

@@ -292,6 +292,8 @@ def test_a_care_review_invitation_is_a_meeting_invitation_notice() -> None:
             "location": "Northtown CMHT, Meeting Room 2",
             "participants": ["role-coordinator", "role-social-worker"],
             "responses": [],
+            "target_date": None,  # a care review has no target; an ICPC has its 15 working days
+            "after_target": None,
         },
     } == body
     MeetingInvitationNotice.model_validate(body)
