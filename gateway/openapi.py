@@ -29,6 +29,7 @@ from gateway.errors import Issue
 from gateway.idempotency import KEY_HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER
 from gateway.responses import operation_outcome, problem_details
 from gateway.settings import bundled
+from gateway.workflows import access
 from schemas.facts import RoleKind
 
 _COMPONENT = "#/components/schemas/"
@@ -203,6 +204,7 @@ def build_openapi() -> dict[str, Any]:
     """The whole document."""
     components: dict[str, Any] = dict(_STATIC_COMPONENTS)
     components.update(directory_openapi.SCHEMAS)  # issue 7: the directory door
+    components.update(access.OPENAPI_SCHEMAS)  # issue 7: the child status door
     schemas = csc_schemas()
     inbound = {f"csc-{kind}" for kind in INBOUND}
     refs = {name: _hoist(name, dict(schema), components) for name, schema in schemas.items()}
@@ -336,6 +338,8 @@ def build_openapi() -> dict[str, Any]:
             },
             # issue 7: the directory door (gateway/directory/openapi.py)
             **directory_openapi.paths(_errors, _CONVENTIONS, _ANSWER_HEADERS),
+            # issue 7: a child's protection status, and who looked (gateway/workflows/access.py)
+            **access.openapi_paths(_errors, _CONVENTIONS, _ANSWER_HEADERS),
             "/api/v1/exchanges/{exchange_id}/receipt": {
                 "get": {
                     "summary": "A receipt: proof that the exchange's ledger entries are in the "

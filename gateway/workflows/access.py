@@ -440,3 +440,189 @@ async def _notify(
 def add_routes(app: web.Application) -> None:
     """Register the child status door."""
     app.router.add_get(ROUTE, child_status)
+
+
+# -- the OpenAPI document's part (gateway/openapi.py adds it) ------------------------------------
+
+_COMPONENT = "#/components/schemas/"
+_CONTACT_REF = {"$ref": f"{_COMPONENT}ContactPoint"}
+OPENAPI_EXAMPLE: dict[str, Any] = {
+    "statuses": [
+        {
+            "organisation": "999",
+            "plans": [{"kind": "child-protection", "start": "2025-01-20"}],
+            "allocated_worker": {
+                "role": "allocated-social-worker",
+                "team": "Northtown Child Protection Team",
+                "telecom": [{"system": "phone", "value": "01632 960555", "out_of_hours": False}],
+                "name": {"given": ["Priya"], "family": "Shah"},
+            },
+            "out_of_hours": [{"system": "phone", "value": "01632 960800", "out_of_hours": True}],
+            "agreement": {
+                "id": "demo-trust-council",
+                "version": 1,
+                "flow": "child-protection-status",
+            },
+            "purpose": "safeguarding-child",
+            "lawful_basis": "art6(1)(e)",
+        }
+    ],
+    "withheld": [],
+    "notified": ["999"],
+}
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "ChildStatus": {
+        "type": "object",
+        "description": (
+            "The CP-IS dataset for the child from each council that may answer you: current plans "
+            "(kind and start date), the allocated social worker's contact and out-of-hours "
+            "contacts; 'notified' lists the councils told that you looked"
+        ),
+        "required": ["statuses", "withheld", "notified"],
+        "properties": {
+            "statuses": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["organisation", "plans", "out_of_hours", "agreement"],
+                    "properties": {
+                        "organisation": {"type": "string"},
+                        "plans": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["kind"],
+                                "properties": {
+                                    "kind": {"type": "string"},
+                                    "start": {"type": ["string", "null"], "format": "date"},
+                                },
+                            },
+                        },
+                        "allocated_worker": {
+                            "type": ["object", "null"],
+                            "properties": {
+                                "role": {"type": "string"},
+                                "team": {"type": ["string", "null"]},
+                                "name": {"type": "object"},
+                                "telecom": {"type": "array", "items": _CONTACT_REF},
+                            },
+                        },
+                        "out_of_hours": {"type": "array", "items": _CONTACT_REF},
+                        "agreement": {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "string"},
+                                "version": {"type": "integer"},
+                                "flow": {"type": "string"},
+                            },
+                        },
+                        "purpose": {"type": ["string", "null"]},
+                        "lawful_basis": {"type": ["string", "null"]},
+                    },
+                },
+            },
+            "withheld": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "element": {"type": "string"},
+                        "reason_code": {"type": "string"},
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
+            "notified": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+}
+
+
+def _header_parameter(name: str, description: str, schema: dict[str, Any], example: str) -> Any:
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "description": description,
+        "schema": schema,
+        "example": example,
+    }
+
+
+def openapi_paths(
+    errors: Any, conventions: list[dict[str, str]], answer_headers: dict[str, Any]
+) -> dict[str, Any]:
+    """The child status door, built with the document's own error and convention helpers."""
+    return {
+        ROUTE: {
+            "get": {
+                "summary": "A child's protection status (CP-IS dataset); the child's social "
+                "worker is told who looked and why",
+                "description": (
+                    "Answered from the index under each council's child-status flow to your "
+                    "organisation for the purpose you name. The council holding the status is "
+                    "sent an access notification (the user's id, role and organisation, the time "
+                    "and purpose; never what was seen) in the same commit as the look-up's audit "
+                    "entry. The user's id goes to the council only, never to the ledger."
+                ),
+                "operationId": "childStatus",
+                "parameters": [
+                    {
+                        "name": "identifier",
+                        "in": "query",
+                        "required": True,
+                        "description": (
+                            "<system>|<value>: an NHS number, an LA child id "
+                            "(<LA code>/<child id>) or a UPN"
+                        ),
+                        "schema": {"type": "string", "minLength": 1},
+                        "example": "https://fhir.nhs.uk/Id/nhs-number|9000000017",
+                    },
+                    {
+                        "name": "purpose",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "enum": [p.value for p in Purpose]},
+                        "example": Purpose.SAFEGUARDING_CHILD.value,
+                    },
+                    _header_parameter(
+                        USER_HEADER,
+                        "the id of the user looking (a smartcard or staff id): letters, "
+                        "digits and . _ : - only, 1 to 64",
+                        {"type": "string", "pattern": _USER_ID.pattern},
+                        "uid-555123456789",
+                    ),
+                    _header_parameter(
+                        ROLE_HEADER,
+                        "the user's role",
+                        {"type": "string", "enum": [r.value for r in RoleKind]},
+                        RoleKind.AMHP.value,
+                    ),
+                    _header_parameter(
+                        ORGANISATION_HEADER,
+                        "the user's organisation (an ODS or LA code your partner speaks for)",
+                        {"type": "string", "minLength": 1},
+                        "RX9",
+                    ),
+                    *conventions,
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the status you may see, and the councils told you looked",
+                        "headers": answer_headers,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": f"{_COMPONENT}ChildStatus"},
+                                "example": OPENAPI_EXAMPLE,
+                            }
+                        },
+                    }
+                }
+                | errors(
+                    (400, 401, 403, 404, 405, 429, 503),
+                    s404="the child is unknown, has no status, or has one you may not see: the "
+                    "same answer for each, so a refusal reveals nothing",
+                ),
+            }
+        }
+    }

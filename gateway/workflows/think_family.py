@@ -24,9 +24,9 @@ Evaluation: :func:`watch` runs for every partner exchange in the reader's thread
 family links of the people the message names, as the index will hold them once the message is
 learnt (the snapshot plus the planned learning, so a message that itself adds the link, the care
 coordinator or the allocated worker raises the flag in its own commit). It does nothing for a
-message that teaches the index nothing new. A CIN census import is not a partner exchange:
-:func:`after_import` evaluates the same rule for the children an import batch wrote, after the
-batch is committed, and commits any flags as an exchange of their own.
+message that teaches the index nothing new. Not yet: a CIN census import (``gateway/imports.py``)
+writes through ``index.learn`` without the pipeline, so a child made open by an import is flagged
+only when a later exchange changes the family in the index.
 """
 
 from __future__ import annotations
