@@ -32,7 +32,7 @@ from schemas.facts import (
     WorkerRole,
 )
 from tests.conftest import FIXTURES, OTHER_COUNCIL_KEY, Database, agreements_for_tests
-from tests.delivery_helpers import synthetic_nhs_number
+from tests.delivery_helpers import synthetic_nhs_number, until_rows
 from tests.gateway_harness import Harness, start_harness
 
 LA_CHILD = "https://joined-up.org.uk/Id/la-child-id"
@@ -235,6 +235,11 @@ async def decisions(h: Harness, kind: str) -> list[dict[str, Any]]:
     ]
 
 
+async def settled(h: Harness) -> None:
+    """Every delivery made and recorded (the ledger is verified when nothing is being written)."""
+    await until_rows(h.engine, lambda found: all(r["status"] == "delivered" for r in found))
+
+
 QUIET = WorkflowSettings(escalation_interval=0)  # tests call escalate_overdue themselves
 
 
@@ -318,6 +323,7 @@ async def test_referral_reaches_the_front_door_and_acknowledgements_come_back(
         row["status"],
         row["acknowledged_at"],
     )
+    await settled(h)
     assert (await h.verify()).intact
 
 
