@@ -106,7 +106,6 @@ _FOCUS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.ALLOCATED_WORKER_CHANGED: ("CareTeam", "PractitionerRole"),
     MessageKind.THINK_FAMILY: ("Flag",),  # the think-family flag on the parent's record
     MessageKind.REFERRAL_ESCALATION: ("ServiceRequest",),  # the referral not acknowledged
-    MessageKind.REFERRAL_ESCALATION: ("ServiceRequest",),  # the referral not acknowledged
 }
 _EPISODE_FIELDS = (
     "referral_date",
