@@ -38,6 +38,7 @@ from gateway.store.tables import directory_entries
 from gateway.workcal import WorkingCalendar
 from schemas.agreement import Agreement
 from schemas.facts import Organisation, RoleKind, Worker, WorkerRole
+from schemas.message import MessageKind
 
 ROUTE = "/api/v1/directory/organisations/{code}/roles"
 _CODE = re.compile(r"^(?:\d{3}|[A-Z][A-Z0-9]{2,9})$")
@@ -92,13 +93,25 @@ def _role(request: web.Request) -> RoleKind:
 def agreement_between(
     agreements: AgreementSet, partner: PartnerSettings, organisation: str
 ) -> Agreement | None:
-    """The first agreement that has ``organisation`` and an organisation ``partner`` speaks for as
-    parties (None if there is none)."""
-    for agreement in agreements:
-        codes = {p.code for p in agreement.parties}
-        if organisation in codes and codes.intersection(partner.organisations) - {organisation}:
-            return agreement
-    return None
+    """An agreement that has ``organisation`` and an organisation ``partner`` speaks for as
+    parties (None if there is none). One with a ``worker-contact`` flow from the organisation to
+    the partner's is preferred (contacts are what the directory gives), so the ledger names the
+    agreement under which contacts are shared; otherwise the first in file order."""
+    asking = set(partner.organisations) - {organisation}
+    both = [
+        a
+        for a in agreements
+        if organisation in {p.code for p in a.parties} and asking & {p.code for p in a.parties}
+    ]
+    for agreement in both:
+        for flow in agreement.flows:
+            if (
+                flow.from_ == organisation
+                and flow.to in asking
+                and MessageKind.WORKER_CONTACT in flow.message_kinds
+            ):
+                return agreement
+    return both[0] if both else None
 
 
 def _entry_json(held: IndexedRole, ooh: list[IndexedRole], now: Now) -> dict[str, Any]:

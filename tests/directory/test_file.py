@@ -47,6 +47,14 @@ def _drop(path: tuple[Any, ...]) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def _both(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        for one in changes:
+            one(data)
+
+    return change
+
+
 def _twice(data: dict[str, Any]) -> None:
     data["organisations"].append(dict(data["organisations"][0]))
 
@@ -88,7 +96,7 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str, str | None]] = 
     ("bad LA code", _set((_O, 0, "code"), "99X"), f"{ORG}.code", "three digits", "99X"),
     (
         "bad ODS code",
-        lambda d: (_set((_O, 0, "code"), "R!9")(d), _set((_O, 0, "kind"), "nhs-trust")(d)),
+        _both(_set((_O, 0, "code"), "R!9"), _set((_O, 0, "kind"), "nhs-trust")),
         f"{ORG}.code",
         "ODS code",
         "R!9",
