@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 from sqlalchemy import select
 
 from gateway.simulators import Received
@@ -175,6 +176,26 @@ def fresh(bundle: dict[str, Any]) -> dict[str, Any]:
 # --- helpers ------------------------------------------------------------------------------------
 
 
+def withdrawal() -> dict[str, Any]:
+    """The mother withdraws consent to share with the council for care coordination."""
+    bundle: dict[str, Any] = orjson.loads(
+        (FIXTURES / "fhir" / "consent-directive.json").read_bytes()
+    )
+    bundle["id"] = str(uuid.uuid4())
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "MessageHeader":
+            resource["id"] = str(uuid.uuid4())
+            resource["reason"]["coding"][0]["code"] = "care-coordination"
+        if resource["resourceType"] == "Consent":
+            resource["dateTime"] = "2026-01-01T10:00:00+00:00"
+            provision = resource["provision"]
+            provision.pop("period", None)
+            for narrowing in ("class", "securityLabel", "data", "code"):
+                provision.pop(narrowing, None)
+    return bundle
+
+
 async def known_family(h: Harness) -> None:
     """The council names the child, the mother and the allocated social worker; the trust names
     the mother's care coordinator (its crisis message)."""
@@ -184,7 +205,7 @@ async def known_family(h: Harness) -> None:
 
 def csc_bodies(received: list[Received], kind: str) -> list[dict[str, Any]]:
     bodies = [orjson.loads(r.body) for r in received]
-    return [b for b in bodies if b.get("kind") == kind]
+    return [b for b in bodies if kind in (b.get("kind"), b.get("message_type"))]
 
 
 def fhir_bodies(received: list[Received], event: str) -> list[dict[str, Any]]:
@@ -483,3 +504,89 @@ async def test_a_conference_with_no_parent_known_has_no_recipient(h: Harness) ->
     )
     (row,) = await meeting_rows(h)
     assert "[]" == row["invited"]
+
+
+# --- refusals and consent withdrawn mid-workflow ------------------------------------------------
+
+
+async def test_a_care_review_is_refused_for_a_council_with_no_agreement(h: Harness) -> None:
+    """The mother's other child is open to council 998, which has no flow from the trust: that
+    social worker's invitation is refused (no-agreement) and recorded; 999's goes."""
+    await known_family(h)
+    other = child_status("998", la_child_id="CH998001")
+    other["child_details"] = {"nhs_number": "9000000025", "first_name": "Alex"}
+    other["message_id"] = "csc-998-000001"
+    response = await h.client.post(
+        "/csc/messages",
+        data=orjson.dumps(other),
+        headers={
+            "Authorization": f"Bearer {OTHER_COUNCIL_KEY}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert 202 == response.status, await response.text()
+    invited = await h.post_fhir(care_review())
+    assert {("999", "permit", "flow-permits"), ("998", "refuse", "no-agreement")} == {
+        (r["organisation"], r["outcome"], r["reason_code"])
+        for r in (await invited.json())["recipients"]
+    }
+    await wait_for_kind(h.council.received, 1, "meeting-invitation", fhir=False)
+    assert [] == csc_bodies(h.other.received, "meeting-invitation")
+    refused = [d for d in await decisions(h, "meeting-invitation") if d["outcome"] == "refuse"]
+    assert [("council-other", "no-agreement")] == [
+        (d["recipient_partner"], d["reason_code"]) for d in refused
+    ]
+    (row,) = await meeting_rows(h)
+    assert '["999"]' == row["invited"]  # only where it was carried
+
+
+def _care_reviews_honour_refusals(tmp_path: Path) -> Path:
+    """The test agreements, with the care review invitation honouring a parent's refusal."""
+    directory = tmp_path / "agreements"
+    shutil.copytree(agreements_for_tests(), directory)
+    path = directory / "demo-trust-council.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for flow in document["flows"]:
+        if flow["id"] == "care-review-invitation":
+            flow["consent"] = "honour-refusal"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return directory
+
+
+async def test_a_withdrawal_of_consent_stops_the_next_invitation(
+    aiohttp_client: Any, database: Database, tmp_path: Path
+) -> None:
+    """Under an agreement whose care review flow honours refusals: the first review's invitation
+    goes; the mother withdraws consent to share with the council for care coordination; the next
+    review's invitation is refused (consent-refused) and recorded, and a reply to it refused as
+    not carried."""
+    agreements = _care_reviews_honour_refusals(tmp_path)
+    async for h in start_harness(aiohttp_client, database, agreements_dir=agreements):
+        await known_family(h)
+        first = await h.post_fhir(care_review())
+        assert [("999", "permit")] == [
+            (r["organisation"], r["outcome"]) for r in (await first.json())["recipients"]
+        ]
+        await wait_for_kind(h.council.received, 1, "meeting-invitation", fhir=False)
+
+        assert 202 == (await h.post_fhir(withdrawal())).status
+
+        second = await h.post_fhir(care_review("CPA-RX9-0043", "2025-05-12T14:00:00+00:00"))
+        assert [("999", "refuse", "consent-refused")] == [
+            (r["organisation"], r["outcome"], r["reason_code"])
+            for r in (await second.json())["recipients"]
+        ]
+        refused = [d for d in await decisions(h, "meeting-invitation") if d["outcome"] == "refuse"]
+        assert [("care-review-invitation", True)] == [
+            (d["flow_id"], d["consent_ref"] is not None) for d in refused
+        ]
+        rows = {r["reference"]: r for r in await meeting_rows(h)}
+        assert ('["999"]', "[]") == (
+            rows["CPA-RX9-0042"]["invited"],
+            rows["CPA-RX9-0043"]["invited"],
+        )
+        # Not invited to the second: the council's reply to it is refused like any other.
+        late = await h.post_csc(council_reply("CPA-RX9-0043", "2025-05-12T14:00:00+00:00"))
+        assert 404 == late.status
+        await asyncio.sleep(0.2)
+        assert 1 == len(csc_bodies(h.council.received, "meeting-invitation"))
