@@ -318,6 +318,9 @@ async def test_referral_reaches_the_front_door_and_acknowledgements_come_back(
         # Addressed to the referrer the referral named.
         assert "Morgan" == kinds["Practitioner"]["name"][0]["family"]
     assert ["received", "allocated"] == sorted(statuses, key=["received", "allocated"].index)
+    # The allocated one names the council's worker, as the agreement allows.
+    (allocated,) = [b for b in bundles if b"allocated-social-worker" in orjson.dumps(b)]
+    assert b"Reid" in orjson.dumps(allocated)
     (row,) = await rows(h)
     assert ("allocated", datetime(2025, 3, 17, 10, 0, tzinfo=UTC)) == (
         row["status"],
@@ -361,6 +364,22 @@ async def test_bad_acknowledgements_are_refused_recorded_and_change_nothing(hr: 
     assert all(e["kind"] == "referral-status" for e in await refused(h))
     assert before == await counts(h)
     assert [row] == await rows(h)
+
+
+async def test_an_acknowledgement_naming_no_purpose_is_kept_but_not_sent(hr: Harness) -> None:
+    """The council did acknowledge (so nothing is escalated), but with no purpose nothing is
+    disclosed to the trust: refused for purpose-missing, recorded."""
+    h, family = hr, Family(9)
+    assert 202 == (await h.post_fhir(referral_bundle(family))).status
+    ack = referral_status(family, "received")
+    del ack["purpose"]
+    response = await h.post_csc(ack)
+    assert [("RX9", "refuse", "purpose-missing")] == [
+        (r["organisation"], r["outcome"], r["reason_code"])
+        for r in (await response.json())["recipients"]
+    ]
+    (row,) = await rows(h)
+    assert ("received", False) == (row["status"], row["acknowledged_at"] is None)
 
 
 @pytest.mark.parametrize(
