@@ -66,6 +66,11 @@ headers = {{ Authorization = "Bearer {council}" }}
 checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 404, 429]
 
 [[operations]]
+include-path = "/api/v1/children/status"
+headers = {{ Authorization = "Bearer {trust}", "X-Accessing-Organisation" = "RX9" }}
+checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 404, 429]
+
+[[operations]]
 include-path-regex = "/receipt$"
 headers = {{ Authorization = "Bearer {trust}" }}
 checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 404, 429, 503]
