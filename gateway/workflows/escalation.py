@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -44,7 +45,6 @@ from gateway.appkeys import DELIVERY, SERVICES
 from gateway.audit.events import AuditEvent, ReferralEscalated
 from gateway.errors import Conflict, GatewayError
 from gateway.index import IndexedRole, identifier_from_key
-from gateway.logging import configure_logging
 from gateway.pipeline import Derived, Exchange, commit, decide_all, minimise_all, render_all
 from gateway.policy.agreements import load_agreements
 from gateway.recipients import Candidate
@@ -378,14 +378,24 @@ async def _run_once(settings: Settings, now: datetime | None) -> int:
 
 def _escalate_command(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    configure_logging(settings.log_level, settings.log_format)
     now = None
     if args.now is not None:
-        now = datetime.fromisoformat(args.now)
-        if now.tzinfo is None:
-            print("error: --now needs a UTC offset (e.g. 2026-03-16T16:00:00+00:00)")
+        try:
+            now = datetime.fromisoformat(args.now)
+        except ValueError:
+            now = None
+        if now is None or now.tzinfo is None:
+            print(
+                "error: --now is an ISO 8601 time with a UTC offset "
+                "(e.g. 2026-03-16T16:00:00+00:00)",
+                file=sys.stderr,
+            )
             return 2
-    count = asyncio.run(_run_once(settings, now))
+    try:
+        count = asyncio.run(_run_once(settings, now))
+    except GatewayError as exc:  # the ledger could not be written: nothing of it was committed
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
     print(f"{count} referral(s) escalated")
     return 0
 

@@ -14,6 +14,7 @@ import pytest
 
 from adapters.base import ParseContext
 from adapters.fhir_r4 import FhirR4Adapter
+from gateway.cli import main
 from gateway.workcal import WorkingCalendar
 from gateway.workflows.escalation import CATEGORY, escalate_overdue
 from schemas.facts import Referral, Risk
@@ -211,3 +212,38 @@ async def test_the_timer_escalates_in_the_running_gateway(
         await h.trust.wait_for(2)  # both of the trust's leads are told
         await asyncio.sleep(0.2)  # and the timer, still running, escalates nothing more
         assert 1 == len(await _escalations(h))
+
+
+async def test_joinedup_workflows_escalate(
+    aiohttp_client: Any,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    clean_env: None,
+) -> None:
+    """`joinedup workflows escalate --now ISO` escalates what is overdue at that time, once; the
+    running gateway delivers the notices it committed. A time without an offset is refused."""
+    clock = MovableClock(FRIDAY_4PM)
+    async for h in start_harness(aiohttp_client, database, clock=clock, workflows=QUIET):
+        assert 202 == (await h.post_fhir(referral_bundle(Family(26)))).status
+        await h.council.wait_for(1)
+        monkeypatch.setenv("JOINEDUP_DATABASE_URL", database.url)
+        if database.schema:
+            monkeypatch.setenv("JOINEDUP_DATABASE_SCHEMA", database.schema)
+        capsys.readouterr()
+        for now, escalated in (
+            ("2025-03-17T15:59:00+00:00", 0),
+            ("2025-03-17T16:00:00+00:00", 1),
+            ("2025-03-18T09:00:00+00:00", 0),
+        ):
+            code = await asyncio.to_thread(main, ["workflows", "escalate", "--now", now])
+            assert (0, f"{escalated} referral(s) escalated") == (
+                code,
+                capsys.readouterr().out.strip().splitlines()[-1],
+            )
+        assert 2 == await asyncio.to_thread(
+            main, ["workflows", "escalate", "--now", "2025-03-17T16:00:00"]
+        )
+        assert 1 == len(await _escalations(h))
+        await h.trust.wait_for(1)  # no lead in the directory: the trust itself is told
+        await h.council.wait_for(2)
