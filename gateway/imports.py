@@ -34,6 +34,7 @@ from gateway.settings import PartnerSettings, Settings
 from gateway.store import migrate
 from gateway.store.committer import GroupCommitter, UnitOfWork
 from gateway.store.engine import create_engine, create_sync_engine_for
+from gateway.workflows.think_family import ImportFlags
 from schemas.message import CanonicalMessage
 
 log = structlog.get_logger(__name__)
@@ -125,12 +126,17 @@ async def import_cin_census(
     # lxml parsers belong to the thread that made them: one parser thread for the whole import.
     parsing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cin-census-parser")
     await committer.start()
+    # Think family (issue 7): the children a batch makes open to social care, flagged after it.
+    flags = ImportFlags.start(settings, committer)
     try:
         reports = []
         for path in paths:
             show = progress and sys.stderr.isatty()
-            reports.append(await _import_file(str(path), committer, parsing, show, batch_size))
+            reports.append(
+                await _import_file(str(path), committer, parsing, show, batch_size, flags=flags)
+            )
     finally:
+        await flags.close()
         await committer.stop()
         parsing.shutdown(wait=True)
         writer.dispose()
@@ -197,6 +203,8 @@ async def _import_file(
     parsing: ThreadPoolExecutor,
     show_progress: bool,
     batch_size: int,
+    *,
+    flags: ImportFlags,
 ) -> FileReport:
     report = FileReport(path)
     loop = asyncio.get_running_loop()
@@ -223,7 +231,7 @@ async def _import_file(
         while True:
             results = await loop.run_in_executor(parsing, _take, children, batch_size)
             bar.update(reader.bytes_read - bar.n)
-            if pending is not None and not await _settle(pending, report, child_problems):
+            if pending is not None and not await _settle(pending, report, child_problems, flags):
                 failed = True
                 break
             pending = None
@@ -236,7 +244,7 @@ async def _import_file(
             if messages and reader.header is not None:
                 batch = _Batch(messages, _council(reader.header.la_code))
                 pending = (asyncio.ensure_future(committer.submit(batch.unit())), batch, results)
-        if pending is not None and not await _settle(pending, report, child_problems):
+        if pending is not None and not await _settle(pending, report, child_problems, flags):
             failed = True
     finally:
         # Finish the file (or close it after a failure) in the parser thread that opened it.
@@ -260,6 +268,7 @@ async def _settle(
     pending: tuple[asyncio.Future[list[int]], _Batch, list[ChildResult]],
     report: FileReport,
     child_problems: list[Problem],
+    flags: ImportFlags,
 ) -> bool:
     """Wait for a batch's commit and count it; on failure report its children, return False."""
     future, batch, results = pending
@@ -284,6 +293,7 @@ async def _settle(
     report.persons += batch.learnt.persons
     report.identifiers += batch.learnt.identifiers
     report.episodes += batch.learnt.episodes
+    await flags.after_batch(batch.messages, batch.partner)
     return True
 
 

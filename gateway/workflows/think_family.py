@@ -24,28 +24,39 @@ Evaluation: :func:`watch` runs for every partner exchange in the reader's thread
 family links of the people the message names, as the index will hold them once the message is
 learnt (the snapshot plus the planned learning, so a message that itself adds the link, the care
 coordinator or the allocated worker raises the flag in its own commit). It does nothing for a
-message that teaches the index nothing new. Not yet: a CIN census import (``gateway/imports.py``)
-writes through ``index.learn`` without the pipeline, so a child made open by an import is flagged
-only when a later exchange changes the family in the index.
+message that teaches the index nothing new. A CIN census import is not a partner exchange
+(``gateway/imports.py`` writes through ``index.learn``): :class:`ImportFlags` looks at each child
+of a committed batch who has a parent in the index the same way, and commits its flags as an
+exchange of the imported child.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import orjson
+import structlog
 from sqlalchemy import Connection, delete, insert, select
 
+from adapters.registry import default_adapters
 from gateway import index
 from gateway.directory import roles_for_organisation
+from gateway.errors import Unavailable
 from gateway.index import IndexedRole, Plan, Snapshot
+from gateway.policy.agreements import load_agreements
 from gateway.recipients import Candidate
+from gateway.services import Services
+from gateway.settings import PartnerSettings, Settings
+from gateway.store.committer import GroupCommitter
+from gateway.store.engine import create_engine, create_sync_engine_for
+from gateway.store.reader import Reader
 from gateway.store.tables import consents as consents_table
-from gateway.store.tables import social_care_episodes, think_family_flags
+from gateway.store.tables import family_links, social_care_episodes, think_family_flags
 from schemas.facts import (
     Consent,
     Fact,
@@ -68,7 +79,8 @@ from schemas.provenance import Provenance
 
 if TYPE_CHECKING:
     from gateway.pipeline import Derived, Exchange
-    from gateway.services import Services
+
+log = structlog.get_logger(__name__)
 
 # The flags' words are the gateway's own (never a partner's free text): the agreement names
 # risk.summary and risk.category, and these fixed texts are all that can fill them.
@@ -547,3 +559,121 @@ def _record(
             )
 
     return write
+
+
+# -- a CIN census import --------------------------------------------------------------------------
+
+
+class ImportFlags:
+    """Think family for a CIN census import, which writes through ``index.learn`` without the
+    pipeline: after each batch is committed, each of its children who has a parent in the index
+    is looked at as an exchange would be, and its flags are decided, minimised, rendered and
+    committed as an exchange of the imported child (no recipient of its own)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    @classmethod
+    def start(cls, settings: Settings, committer: GroupCommitter) -> ImportFlags:
+        """The pipeline's dependencies, for the import's own committer."""
+        agreements = load_agreements(settings.agreements_dir)
+        reader = Reader(
+            create_sync_engine_for(settings.database_url, schema=settings.database_schema), 1
+        )
+        engine = create_engine(settings.database_url, schema=settings.database_schema)
+        adapters = default_adapters(validate_fhir_models=settings.validate_fhir_models)
+        return cls(Services(settings, engine, committer, reader, agreements, adapters))
+
+    async def close(self) -> None:
+        self.services.reader.close()
+        await self.services.engine.dispose()
+
+    async def after_batch(self, messages: list[CanonicalMessage], partner: PartnerSettings) -> int:
+        """Raise the flags the batch's children call for; the number of children flagged."""
+        at = datetime.now(UTC)
+
+        def read(conn: Connection) -> list[tuple[CanonicalMessage, Snapshot, list[Flag]]]:
+            keys = {
+                k: m
+                for m in messages
+                for f in m.facts
+                if isinstance(f, Person)
+                for k in index.person_keys(f)
+            }
+            found = index.find_people(conn, list(keys))
+            linked = {
+                str(r[0])
+                for r in conn.execute(
+                    select(family_links.c.child_id).where(
+                        family_links.c.child_id.in_(sorted(set(found.values())))
+                    )
+                )
+            }
+            todo = {id(keys[k]): keys[k] for k, pid in found.items() if pid in linked}
+            out = []
+            for message in todo.values():
+                snapshot = index.read_snapshot(conn, message)
+                plan = Plan(person_refs=_indexed(message, snapshot))
+                state, pairs = state_after(conn, snapshot, plan, partner.id, at)
+                flags = find_flags(conn, state, pairs, at=at, source_message_id=message.message_id)
+                if flags:
+                    consents_for(conn, snapshot, message, plan, {f.parent for f in flags})
+                    out.append((message, snapshot, flags))
+            return out
+
+        found = await self.services.reader.run(read)
+        for message, snapshot, flags in found:
+            try:
+                await self._commit(message, snapshot, flags, partner, at)
+            except Unavailable:
+                # The child is imported; its flags are not raised (nothing of them is stored),
+                # and are considered again when the family next changes in the index.
+                log.error("think_family_import_flags_unrecorded", flags=len(flags))
+        return len(found)
+
+    async def _commit(
+        self,
+        message: CanonicalMessage,
+        snapshot: Snapshot,
+        flags: list[Flag],
+        partner: PartnerSettings,
+        at: datetime,
+    ) -> None:
+        from gateway.pipeline import (  # noqa: PLC0415 - the pipeline imports the workflows
+            Exchange,
+            commit,
+            decide_all,
+            minimise_all,
+            render_all,
+        )
+
+        services = self.services
+        ex = Exchange(
+            partner=partner,
+            adapter=next(iter(services.adapters.values())),  # never parses: the child is read
+            body=orjson.dumps(message.model_dump(mode="json")),
+            request_id=str(uuid.uuid4()),
+            received_at=at,
+        )
+        ex.message = message
+        ex.snapshot = snapshot
+        ex.teaches = False
+        ex.known = _indexed(message, snapshot)
+        ex.no_recipient_reason = "a CIN census child is not forwarded: think-family flags only"
+        add_flags(ex, flags, dict)
+        for stage in (decide_all, minimise_all, render_all, commit):
+            await stage(ex, services)
+
+
+def _indexed(message: CanonicalMessage, snapshot: Snapshot) -> dict[str, str]:
+    """Each person fact of ``message`` to the indexed person it matches (first key first)."""
+    found: dict[str, str] = {}
+    for fact in message.facts:
+        if isinstance(fact, Person):
+            match = next(
+                (snapshot.by_key[k] for k in index.person_keys(fact) if k in snapshot.by_key),
+                None,
+            )
+            if match is not None:
+                found[fact.id] = match
+    return found
