@@ -141,3 +141,26 @@ async def test_the_council_cannot_use_the_trusts_door_for_its_own_child(h: Harne
     assert 202 == (await h.post_csc(child_status())).status
     status, _ = await look(h, key=COUNCIL_KEY, headers=WHO | {"X-Accessing-Organisation": "999"})
     assert 404 == status
+
+
+async def test_a_council_without_a_notification_flow_answers_but_is_not_told(h: Harness) -> None:
+    """Council 998 shares child status with the trust but has no access-notification flow: the
+    trust's look-up is answered under 998's own child-status flow; 998 is not told, and the
+    refused notification is in the ledger."""
+    other = child_status("998", "NB-0033")
+    other["message_id"] = "csc-998-000001"
+    del other["child_details"]["unique_pupil_number"]
+    raw = orjson.dumps(other).replace(CHILD.encode(), b"9000000033")
+    raw = raw.replace(b"9000000009", b"9000000041")
+    assert 202 == (await h.post_csc(raw, key=OTHER_COUNCIL_KEY)).status
+    status, body = await look(h, "9000000033")
+    assert 200 == status, body
+    assert (["998"], []) == ([s["organisation"] for s in body["statuses"]], body["notified"])
+    (decided,) = events(await h.entries(), "disclosure.decided")
+    assert ("refuse", "998", "access-notification") == (
+        decided["outcome"],
+        decided["recipient_organisation"],
+        decided["kind"],
+    )
+    async with h.engine.connect() as conn:
+        assert 0 == (await conn.execute(select(func.count()).select_from(outbox))).scalar_one()
