@@ -215,7 +215,8 @@ MAPPING: tuple[MappingRow, ...] = (
         "subject: the one Patient participant; worker participants (PractitionerRole, or"
         " Practitioner / Organization with a worker-role type) as worker roles; their status"
         " accepted/declined/tentative as responses; Location participant as location;"
-        f" identifier in {_LOCAL}/Id/meeting-reference as reference",
+        f" identifier in {_LOCAL}/Id/meeting-reference as reference; extension"
+        " meeting-target (targetDate as target_date; afterTarget derived from it and start)",
     ),
     MappingRow(
         "Appointment.status",
@@ -272,7 +273,16 @@ MAPPING: tuple[MappingRow, ...] = (
         "plan type, start/end, the responsible council with its office-hours and out-of-hours"
         " contacts",
     ),
-    MappingRow("Appointment (render)", "meeting-invitation / meeting-reply / icpc-scheduled"),
+    MappingRow(
+        "Appointment (render)",
+        "meeting-invitation / meeting-reply",
+        "extension meeting-target: an initial conference's target date and whether it is after it",
+    ),
+    MappingRow(
+        "Communication (render)",
+        "icpc-scheduled",
+        "to the addressee: the conference's date and its target (extension meeting-target)",
+    ),
     MappingRow("ServiceRequest + Task (render)", "referral / referral-status"),
     MappingRow("PractitionerRole + CareTeam (render)", "worker-contact / allocated-worker-changed"),
 )

@@ -23,10 +23,14 @@ The checks (docs/ig-officers.md, "Checking agreements", explains each to its rea
      ``statutory_gateway``;
    - ``redisclosure: true`` contradicts the ``NORDSCLCD`` obligation; a label is not both permitted
      and excluded.
-4. **Across files**: an agreement's id and version are unique; two flows with the same sender,
-   recipient, message kind and purpose agree on lawful bases, consent rule, elements and labels
-   (otherwise the decision would depend on which was found first).
-5. **Warnings** (reported, but the agreement is still valid and loads): a flow names some fields
+4. **Subscriptions** (a flow's ``subscription``, what its recipient chose to be told): every code
+   known, each list non-empty, ``message_kinds`` among the flow's kinds, and each facet
+   (``crisis_kinds``, ``plan_kinds``, ``meeting_kinds``) only on a flow carrying messages that hold
+   such facts.
+5. **Across files**: an agreement's id and version are unique; two flows with the same sender,
+   recipient, message kind and purpose agree on lawful bases, consent rule, elements, labels and
+   subscription (otherwise the decision would depend on which was found first).
+6. **Warnings** (reported, but the agreement is still valid and loads): a flow names some fields
    of a fact class but not all its required ones (that fact can never cross); a permitted label that
    is not sensitive (permitting it changes nothing); with partner settings given, a party whose
    partner is not configured or does not speak for the party's organisation.
