@@ -60,7 +60,7 @@ async def _checkpointer_ctx(app: web.Application) -> AsyncIterator[None]:
         await checkpointer.stop()
 
 
-def create_app(
+def create_app(  # noqa: PLR0915 - the one wiring function: every resource and route
     settings: Settings,
     *,
     adapters: dict[str, Adapter] | None = None,
@@ -104,8 +104,7 @@ def create_app(
         try:
             if settings.seed_file is not None:
                 await load_seed(settings.seed_file, app[SERVICES])
-            if settings.directory_file is not None:
-                await load_directory_at_startup(settings.directory_file, app[SERVICES])
+            await load_directory_at_startup(settings.directory_file, app[SERVICES])
             # Everything allocated so far (modules, models, schemas) lives as long as the process:
             # move it out of the collector's reach so full collections stay short (they were
             # 60-80 ms pauses under load, the whole of the p99; see benchmarks/).

@@ -13,12 +13,15 @@ from gateway.services import Services
 log = structlog.get_logger(__name__)
 
 
-async def load_directory_at_startup(path: Path, services: Services) -> LoadReport:
-    """Check and load ``path``; an invalid or unreadable file stops start-up.
+async def load_directory_at_startup(path: Path | None, services: Services) -> LoadReport | None:
+    """Check and load ``path`` (the ``directory_file`` setting; None: nothing to load); an
+    invalid or unreadable file stops start-up.
 
     Loaded only if it changes what is stored, so a restart with the same file writes nothing and
     records nothing (a reload by ``joinedup directory load`` always records one entry).
     """
+    if path is None:
+        return None
     try:
         checked = read_directory_file(path)
     except OSError as exc:
