@@ -590,3 +590,32 @@ async def test_a_withdrawal_of_consent_stops_the_next_invitation(
         assert 404 == late.status
         await asyncio.sleep(0.2)
         assert 1 == len(csc_bodies(h.council.received, "meeting-invitation"))
+
+
+async def test_review_conferences_and_core_groups_reach_the_care_coordinator_and_can_be_cancelled(
+    h: Harness,
+) -> None:
+    """A review conference and a core group go the same way, with no target; re-sending an
+    invitation with the same reference and status cancelled updates the one meeting, and the
+    trust is told it is cancelled."""
+    await known_family(h)
+    for kind, ref in (("review-cp-conference", "MTG000040"), ("core-group", "MTG000041")):
+        response = await h.post_csc(council_meeting(kind, ref, "2025-06-02T10:00:00+01:00"))
+        assert [("RX9", "permit")] == [
+            (r["organisation"], r["outcome"]) for r in (await response.json())["recipients"]
+        ]
+    cancelled = council_meeting("core-group", "MTG000041", "2025-06-02T10:00:00+01:00")
+    cancelled["status"] = "cancelled"
+    assert 202 == (await h.post_csc(cancelled)).status
+    found = await wait_for_kind(h.trust.received, 3, "meeting-invitation", fhir=True)
+    appointments = [resources(b, "Appointment")[0] for b in found]
+    assert [
+        ("review-cp-conference", "booked", None),
+        ("core-group", "booked", None),
+        ("core-group", "cancelled", None),
+    ] == [
+        (a["appointmentType"]["coding"][0]["code"], a["status"], target_of(a)) for a in appointments
+    ]
+    rows = {r["reference"]: r for r in await meeting_rows(h)}
+    assert {"MTG000040", "MTG000041"} == set(rows)
+    assert ("cancelled", '["RX9"]') == (rows["MTG000041"]["status"], rows["MTG000041"]["invited"])
