@@ -337,6 +337,8 @@ async def escalation_ctx(app: web.Application) -> AsyncIterator[None]:
                     app[DELIVERY].wake()
             except GatewayError as exc:  # the ledger was unavailable: try again next time
                 log.warning("referral_escalation_failed", error=type(exc).__name__)
+            except Exception as exc:  # noqa: BLE001 - the timer must outlive one bad round
+                log.error("referral_escalation_failed", error=type(exc).__name__)
 
     task = asyncio.create_task(loop(), name="referral-escalation")
     try:

@@ -33,7 +33,7 @@ from schemas.facts import (
 )
 from tests.conftest import FIXTURES, OTHER_COUNCIL_KEY, Database, agreements_for_tests
 from tests.delivery_helpers import synthetic_nhs_number, until_rows
-from tests.gateway_harness import Harness, start_harness
+from tests.gateway_harness import Harness, child_status, start_harness
 
 LA_CHILD = "https://joined-up.org.uk/Id/la-child-id"
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
@@ -576,3 +576,36 @@ async def test_consent_withdrawn_after_the_referral(hr: Harness, clock: MovableC
     flagged = (await decisions(h, "referral"))[-1]
     assert flagged["flagged_for_review"] is True
     assert 2 == len(await rows(h))
+
+
+async def test_without_an_la_id_the_council_comes_from_the_index_else_the_referral_must_say(
+    aiohttp_client: Any, database: Database, tmp_path: Path
+) -> None:
+    """With referral flows to two councils (999 and 998), a child no council is known to hold
+    must be named by its LA child id: 422 naming referral.household, recorded, nothing applied.
+    Once council 999's child-status has taught the index the child's LA child id, the same
+    referral (NHS number only) goes to 999's front door."""
+    family = Family(10)
+    agreements = _other_council_agreements(tmp_path)
+    async for h in start_harness(
+        aiohttp_client, database, agreements_dir=agreements, workflows=QUIET
+    ):
+        before = await counts(h)
+        response = await h.post_fhir(referral_bundle(family, la_code=None))
+        outcome = await response.json()
+        assert 422 == response.status, outcome
+        assert ["referral.household"] == [i["expression"][0] for i in outcome["issue"]]
+        assert "LA child id" in outcome["issue"][0]["diagnostics"]
+        assert [(422, "referral")] == [(e["status"], e["kind"]) for e in await refused(h)]
+        assert before == await counts(h)
+
+        known = child_status(la_child_id=family.la_child_id)
+        known["child_details"]["nhs_number"] = family.child
+        known["family"][0]["nhs_number"] = family.mother
+        assert 202 == (await h.post_csc(known)).status
+        response = await h.post_fhir(referral_bundle(family, la_code=None))
+        summary = await response.json()
+        assert [("999", "permit")] == [
+            (r["organisation"], r["outcome"]) for r in summary["recipients"]
+        ]
+        assert ["999"] == [r["front_door_organisation"] for r in await rows(h)]
