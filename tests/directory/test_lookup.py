@@ -240,15 +240,31 @@ async def test_startup_load_is_recorded_once_and_a_bad_file_stops_startup(
 ) -> None:
     """The configured directory_file is loaded at start-up with one directory.loaded entry; a
     restart with the same file records nothing more; an invalid file stops start-up, naming the
-    element."""
+    element and the rule, never the value."""
     for _ in range(2):
         async for h in start_harness(aiohttp_client, database, directory_file=DEMO_DIRECTORY):
             loaded = [e for e in await h.entries() if e["event"] == "directory.loaded"]
             assert [("start-up", 12)] == [(e["by"], e["entries"]) for e in loaded]
-    bad = write_yaml(tmp_path / "bad.yaml", {"organisations": [{"code": "99X"}]})
+    bad = write_yaml(
+        tmp_path / "bad.yaml",
+        {
+            "organisations": [
+                {
+                    "code": "999",
+                    "kind": "local-authority",
+                    "name": "Demo Council",
+                    "telecom": [{"system": "phone", "value": "01632 9607"}],
+                }
+            ]
+        },
+    )
     app = create_app(make_settings(database, directory_file=bad))
     app.on_startup.freeze()
     app.on_cleanup.freeze()
-    with pytest.raises(ConfigurationError, match=r"organisations\[0\]\.kind: Field required"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"organisations\[0\]\.telecom\[0\]\.value: is not a UK telephone number",
+    ) as err:
         await app.startup()
     await app.cleanup()
+    assert "01632 9607" not in err.value.detail
