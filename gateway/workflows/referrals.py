@@ -14,9 +14,9 @@ the referrer's reference and contact, surrogate person ids and times, never the 
    consent) and the referrer's reference;
 2. finds the child: the referral's subject if a child, else the first child in its household,
    else the subject's one child in the index;
-3. finds the council: the one whose LA child id the message quotes for the child, else the one
-   the index holds the child's LA child id, allocated social worker or social care episode for,
-   else the one council the sender's agreements have a ``referral`` flow to;
+3. finds the council: the one whose LA child id the message quotes for the child, else, among
+   the councils the sender's agreements have a ``referral`` flow to, the one the index holds the
+   child's LA child id, allocated social worker or social care episode for, else the only one;
 4. addresses the council's front door from the directory, or the council itself when the
    directory has no front door for it (a referral is never lost for want of a directory entry);
 5. refuses, as a recorded decision, a referral made without consent that names no basis for it
@@ -278,22 +278,18 @@ def _index_councils(conn: Connection, ex: Exchange, child_id: str) -> list[str]:
 
 def choose_council(conn: Connection, ex: Exchange, services: Services, child: _Child) -> str:
     """The council to refer to (else 422 naming what is missing)."""
+    # SECURITY: one wording whether the councils come from the index or the agreements, so the
+    # answer does not say whether the child is known to children's social care anywhere.
     ambiguous = Issue(
         "referral.household",
-        "the child is known to more than one council: quote the child's LA child id at the "
-        "council to refer to (FHIR: the RelatedPerson's or Patient's la-child-id identifier)",
+        "more than one council could receive this referral: quote the child's LA child id at "
+        "the council to refer to (FHIR: the RelatedPerson's or Patient's la-child-id identifier)",
         "invalid",
     )
     if len(child.la_codes) > 1:
         raise _invalid(ambiguous)
     if child.la_codes:
         return child.la_codes[0]
-    if child.person_id:
-        known = _index_councils(conn, ex, child.person_id)
-        if len(known) > 1:
-            raise _invalid(ambiguous)
-        if known:
-            return known[0]
     sender = ex.parsed.provenance.organisation
     flows = list(
         dict.fromkeys(
@@ -303,16 +299,16 @@ def choose_council(conn: Connection, ex: Exchange, services: Services, child: _C
             if flow.from_ == sender and MessageKind.REFERRAL in flow.message_kinds
         )
     )
+    if child.person_id:
+        # SECURITY: the index only chooses among the councils the sender may refer to, so a
+        # refusal never reveals that another council knows the child.
+        known = [c for c in _index_councils(conn, ex, child.person_id) if c in flows]
+        if len(known) > 1:
+            raise _invalid(ambiguous)
+        if known:
+            return known[0]
     if len(flows) != 1:
-        raise _invalid(
-            Issue(
-                "referral.household",
-                "the child is not known to any council, and this organisation's agreements "
-                "have referral flows to more than one: quote the child's LA child id at the "
-                "council to refer to",
-                "invalid",
-            )
-        )
+        raise _invalid(ambiguous)
     return flows[0]
 
 
