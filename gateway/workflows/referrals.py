@@ -78,6 +78,7 @@ STATUS_RANK: dict[ReferralStatus, int] = {
     ReferralStatus.NO_FURTHER_ACTION: 4,
 }
 CONSENT_NOT_GIVEN = "consent-not-given"
+MAX_REFERENCE = 255  # referrals.reference
 _PARENT_ROLES = frozenset(RelationshipRole) - {RelationshipRole.CHILD, RelationshipRole.OTHER}
 _NOT_FOUND = "no referral with this reference was made to this organisation through the gateway"
 
@@ -154,6 +155,10 @@ def _required(message: CanonicalMessage, referral: Referral) -> list[Issue]:
                 "(FHIR: referral-consent extension, basisWithoutConsent)",
                 "required",
             )
+        )
+    if referral.reference is not None and len(referral.reference) > MAX_REFERENCE:
+        issues.append(
+            Issue("referral.reference", f"is longer than {MAX_REFERENCE} characters", "too-long")
         )
     if referral.reference is None:
         issues.append(

@@ -391,6 +391,7 @@ async def test_an_acknowledgement_naming_no_purpose_is_kept_but_not_sent(hr: Har
         ("no-consent", "referral.consent_given"),
         ("no-basis", "referral.basis_without_consent"),
         ("no-reference", "referral.reference"),
+        ("long-reference", "referral.reference"),
         ("no-child", "referral.household"),
         ("unidentified-child", "resource.identifier"),  # the FHIR adapter's own check
     ],
@@ -412,6 +413,8 @@ async def test_a_referral_missing_what_it_must_carry_is_refused_naming_the_eleme
         del request["extension"]
     elif change == "no-reference":
         del request["identifier"]
+    elif change == "long-reference":
+        request["identifier"][0]["value"] = "R" * 300
     elif change == "no-child":
         request["supportingInfo"] = [
             s for s in request["supportingInfo"] if "4402a588" not in s["reference"]
