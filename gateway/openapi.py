@@ -230,7 +230,19 @@ def build_openapi() -> dict[str, Any]:
             }
         }
 
-    door_errors = (400, 401, 403, 405, 408, 409, 413, 415, 422, 429, 503)
+    door_errors = (400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 503)
+    # Issue 7: a message about something the gateway carried for someone else (an acknowledgement
+    # of a referral, a reply to a meeting) answers as one about nothing at all; a referral's
+    # status cannot move backwards, nor its reference be used twice with one council.
+    door_404 = (
+        "the message is about something the gateway did not carry for your organisation (an "
+        "acknowledgement of a referral, a reply to a meeting): unknown or another's look the same"
+    )
+    door_409 = (
+        f"a request with this {KEY_HEADER} is still being processed (retry after a moment), or "
+        "the message contradicts what the gateway holds: a referral's status moving backwards, a "
+        "referral reference already used with that council"
+    )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -264,6 +276,8 @@ def build_openapi() -> dict[str, Any]:
                     | _errors(
                         door_errors,
                         fhir=True,
+                        s404=door_404,
+                        s409=door_409,
                         s422="the message cannot be represented in the canonical model or is not "
                         f"handled, or this {KEY_HEADER} was used for a different request",
                     ),
@@ -283,7 +297,8 @@ def build_openapi() -> dict[str, Any]:
                             }
                         },
                     },
-                    "responses": accepted(_STATUS_ACCEPTED) | _errors(door_errors),
+                    "responses": accepted(_STATUS_ACCEPTED)
+                    | _errors(door_errors, s404=door_404, s409=door_409),
                 }
             },
             "/api/v1/workers": {

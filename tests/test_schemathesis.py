@@ -49,16 +49,18 @@ TIMEOUT = 600
 
 
 def _config(trust: str, council: str) -> str:
+    # A schema-valid message may still be about something the gateway never carried for its
+    # sender (an acknowledgement of an unknown referral, a reply to an unknown meeting): 404.
     return f"""
 [[operations]]
 include-path = "/fhir/$process-message"
 headers = {{ Authorization = "Bearer {trust}" }}
-checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 403, 409, 422, 429]
+checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 403, 404, 409, 422, 429]
 
 [[operations]]
 include-path = "/csc/messages"
 headers = {{ Authorization = "Bearer {council}" }}
-checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 403, 409, 422, 429]
+checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 403, 404, 409, 422, 429]
 
 [[operations]]
 include-path = "/api/v1/workers"
