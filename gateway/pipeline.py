@@ -583,8 +583,16 @@ def _decision_event(ex: Exchange, routed: Routed, common: dict[str, Any]) -> Dis
         override_approver=override.approver if override else None,
         flagged_for_review=bool(conditions and conditions.flagged_for_review),
         s16la_judgement=conditions.s16la_judgement if conditions else None,
-        person_ids=_person_ids(ex, routed.candidate.child_person_id),
+        person_ids=_person_ids(ex, _candidate_person(ex, routed.candidate)),
     )
+
+
+def _candidate_person(ex: Exchange, candidate: Candidate) -> str:
+    """The index id of the person a recipient holds the record of: known at resolve, or (for a
+    person the message itself added) learnt in this commit."""
+    if candidate.child_person_id or candidate.child_fact_id is None:
+        return candidate.child_person_id
+    return ex.learnt.person_ids.get(candidate.child_fact_id, "")
 
 
 def _summary(ex: Exchange) -> dict[str, object]:

@@ -22,9 +22,12 @@ class Candidate:
     """A possible recipient: an organisation, reached through a child and its allocated worker."""
 
     organisation: str
-    child_person_id: str
+    child_person_id: str  # "" for a person the index does not hold yet (the message adds them)
     child_identifier_keys: tuple[str, ...]
     addressee: IndexedRole
+    # The person's fact id in the message, for one the index does not hold yet (a referral
+    # about a child new to the gateway); otherwise found from the index's matches.
+    child_fact_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +61,7 @@ def recipient_context(
 ) -> RecipientContext:
     """Add the child (in the recipient's identifiers) and the addressee to the disclosure."""
     identifiers = _recipient_identifiers(candidate.child_identifier_keys, partner)
-    child_fact_id = next(
+    child_fact_id = candidate.child_fact_id or next(
         (fid for fid, pid in known.items() if pid == candidate.child_person_id), None
     )
     facts: list[Fact] = []

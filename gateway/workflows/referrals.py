@@ -417,7 +417,9 @@ def resolve_referral(ex: Exchange, conn: Connection, services: Services) -> None
     now = services.clock()
     front_door = directory_roles(conn, council, (RoleKind.FRONT_DOOR,), now)[0]
     keys = ex.snapshot.identifiers.get(child.person_id, []) if ex.snapshot else []
-    candidate = Candidate(council, child.person_id, tuple(keys), front_door)
+    candidate = Candidate(
+        council, child.person_id, tuple(keys), front_door, child_fact_id=child.fact_id
+    )
     if referral.consent_given is not True and not _without_consent(message):
         connected = services.settings.partner_for_organisation(council)
         refusal = _consent_refusal(ex, services, council)

@@ -298,6 +298,18 @@ async def test_referral_reaches_the_front_door_and_acknowledgements_come_back(
     )
     assert row["child_person_id"] is not None
     assert row["subject_person_id"] is not None
+    # The child is new to the gateway: the notice names it once (as the referral's child, with
+    # the council's own id), and the decision's entry names it by its new index id.
+    assert "recipient-child" not in [p["ref"] for p in notice["people"]]
+    assert [] == [p for p in notice["people"] if not (p["nhs_number"] or p["la_child_id"])]
+    (front_door,) = [w for w in notice["worker_contacts"] if w["role"] == "front-door"]
+    assert notice["child"]["ref"] == front_door["for_person"]
+    (decided,) = [
+        e
+        for e in await h.entries()
+        if e["event"] == "disclosure.decided" and e.get("flow_id") == "referral-to-front-door"
+    ]
+    assert row["child_person_id"] in decided["person_ids"]
 
     clock.now = datetime(2025, 3, 17, 10, 0, tzinfo=UTC)
     response = await h.post_csc(referral_status(family, "received"))
