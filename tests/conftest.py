@@ -198,20 +198,29 @@ def partners(**endpoints: str) -> tuple[PartnerSettings, ...]:
     )
 
 
-def agreements_for_tests() -> Path:
+# Think family (issue 7) is agreed between the demo trust and council in its own file. The older
+# tests' story (the council's child, then the trust's crisis about her mother, who has a care
+# coordinator) is exactly a think-family story, and would raise two flags beside every crisis
+# notice: those tests run without the file, and tests/workflows/test_think_family*.py and
+# test_access.py with it (``agreements_for_tests(think_family=True)``).
+THINK_FAMILY_AGREEMENT = "demo-think-family.yaml"
+
+
+def agreements_for_tests(*, think_family: bool = False) -> Path:
     """The bundled example agreements plus ``tests/fixtures/agreements`` (a second council, 998,
-    that shares child status with the trust and receives nothing), in one directory."""
-    global _TEST_AGREEMENTS  # noqa: PLW0603 - built once per session
-    if _TEST_AGREEMENTS is None:
+    that shares child status with the trust and receives nothing), in one directory; the
+    think-family agreement only when asked for."""
+    if think_family not in _TEST_AGREEMENTS:
         directory = Path(tempfile.mkdtemp(prefix="joinedup-agreements-"))
         for source in (bundled("agreements"), FIXTURES / "agreements"):
             for path in sorted(source.glob("*.yaml")):
-                shutil.copy(path, directory / path.name)
-        _TEST_AGREEMENTS = directory
-    return _TEST_AGREEMENTS
+                if path.name != THINK_FAMILY_AGREEMENT or think_family:
+                    shutil.copy(path, directory / path.name)
+        _TEST_AGREEMENTS[think_family] = directory
+    return _TEST_AGREEMENTS[think_family]
 
 
-_TEST_AGREEMENTS: Path | None = None
+_TEST_AGREEMENTS: dict[bool, Path] = {}
 
 
 def oauth_settings(**overrides: Any) -> OAuthSettings:

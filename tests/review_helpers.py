@@ -33,7 +33,7 @@ from gateway.audit.settings import LedgerSettings
 from gateway.audit.signing import write_new_key
 from gateway.review.settings import OidcSettings, ReviewAccount, ReviewSettings
 from gateway.settings import bundled
-from tests.conftest import FIXTURES, Database
+from tests.conftest import FIXTURES, THINK_FAMILY_AGREEMENT, Database
 from tests.gateway_harness import Harness, child_status, crisis_bundle, start_harness
 
 # Synthetic accounts; cheap argon2id parameters keep the suite fast (production hashes come from
@@ -102,7 +102,10 @@ def agreements(tmp_path: Path) -> Path:
     """The shipped agreements; the crisis flow honours refusals, accepts Sch 1 para 18 for a
     child, and allows urgent overrides."""
     directory = tmp_path / "agreements"
-    shutil.copytree(bundled("agreements"), directory)
+    # Without the think-family agreement, as agreements_for_tests (tests/conftest.py).
+    shutil.copytree(
+        bundled("agreements"), directory, ignore=shutil.ignore_patterns(THINK_FAMILY_AGREEMENT)
+    )
     path = directory / "demo-trust-council.yaml"
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     for flow in document["flows"]:

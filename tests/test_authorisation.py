@@ -224,7 +224,7 @@ async def test_no_partner_writes_in_another_owners_name(h: Harness) -> None:
     assert dict.fromkeys(attempts, 403) == attempts
     assert before == await _index_state(h)
     # Nothing applied; each refusal recorded, naming the error and no more.
-    # (The story's deliveries, its think-family flags among them, may be recorded meanwhile.)
+    # (The story's deliveries may be recorded meanwhile.)
     added = [e for e in (await h.entries())[entries_before:] if e["event"] != "delivery.attempted"]
     assert [(e["event"], e["status"], e["error"]) for e in added] == [
         ("exchange.refused", 403, "Forbidden")

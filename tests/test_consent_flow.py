@@ -26,7 +26,7 @@ from schemas.labels import (
 )
 from schemas.message import CanonicalMessage
 from schemas.request import SharingRequest
-from tests.conftest import FIXTURES, TRUST_KEY, Database
+from tests.conftest import FIXTURES, THINK_FAMILY_AGREEMENT, TRUST_KEY, Database
 from tests.gateway_harness import Harness, child_status, start_harness
 
 PARA18 = LawfulBasis(
@@ -58,7 +58,10 @@ def _full_refusal() -> CanonicalMessage:
 def _agreements(tmp_path: Path) -> Path:
     """The shipped agreements, with the crisis flow honouring refusals and accepting Sch 1 para 18."""
     directory = tmp_path / "agreements"
-    shutil.copytree(bundled("agreements"), directory)
+    # Without the think-family agreement, as agreements_for_tests (tests/conftest.py).
+    shutil.copytree(
+        bundled("agreements"), directory, ignore=shutil.ignore_patterns(THINK_FAMILY_AGREEMENT)
+    )
     path = directory / "demo-trust-council.yaml"
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     for flow in document["flows"]:

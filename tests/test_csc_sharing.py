@@ -41,7 +41,7 @@ from schemas.disclosure import WithheldReason
 from schemas.facts import Consent, Person
 from schemas.labels import Sensitivity
 from schemas.message import CanonicalMessage
-from tests.conftest import FIXTURES, Database
+from tests.conftest import FIXTURES, THINK_FAMILY_AGREEMENT, Database
 from tests.gateway_harness import child_status, crisis_bundle, start_harness
 
 RECEIVED = datetime(2025, 3, 14, 23, 6, tzinfo=UTC)
@@ -57,7 +57,10 @@ def _agreements(tmp_path: Path) -> Path:
     (the crisis flow's, and Sch 1 para 18 for a child) and allowing urgent overrides: the two
     formats then meet the same terms, and any difference in a decision is the format's."""
     directory = tmp_path / "agreements"
-    shutil.copytree(bundled("agreements"), directory)
+    # Without the think-family agreement, as agreements_for_tests (tests/conftest.py).
+    shutil.copytree(
+        bundled("agreements"), directory, ignore=shutil.ignore_patterns(THINK_FAMILY_AGREEMENT)
+    )
     path = directory / "demo-trust-council.yaml"
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     flows = {flow["id"]: flow for flow in document["flows"]}

@@ -31,7 +31,7 @@ from gateway.settings import bundled
 from schemas.identifiers import DFE_LA_CODE_SYSTEM, ODS_CODE_SYSTEM
 from schemas.labels import Purpose
 from schemas.request import Override, OverrideReason, SharingRequest
-from tests.conftest import Database
+from tests.conftest import THINK_FAMILY_AGREEMENT, Database
 from tests.gateway_harness import Harness, child_status, start_harness
 from tests.ledger_story import (
     CHILD_NHS,
@@ -208,7 +208,10 @@ async def test_a_share_and_a_refusal_as_balp_audit_events(h: Harness) -> None:
 def override_agreements(tmp_path: Path) -> Path:
     """The shipped agreements, with the crisis flow honouring refusals and allowing overrides."""
     directory = tmp_path / "agreements"
-    shutil.copytree(bundled("agreements"), directory)
+    # Without the think-family agreement, as agreements_for_tests (tests/conftest.py).
+    shutil.copytree(
+        bundled("agreements"), directory, ignore=shutil.ignore_patterns(THINK_FAMILY_AGREEMENT)
+    )
     path = directory / "demo-trust-council.yaml"
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     for flow in document["flows"]:

@@ -15,7 +15,9 @@ committed by the pipeline like a partner's message:
 - **to the child's council** (the trust's information, from the trust): that the parent has a care
   coordinator, with the care coordinator's contact, and the parent-child link.
 
-Each is raised **once per parent, child and recipient** (``think_family_flags``), and raised again
+A flag is proposed only in a direction some agreement has a ``think-family`` flow for (think
+family is agreed between organisations, :func:`opted_in`). Each is raised **once per parent,
+child and recipient** (``think_family_flags``), and raised again
 only when the worker it names changes (a different person in the role, not a new phone number).
 A refused flag (no flow, a consent refusal, a recipient not connected) is not recorded as raised:
 it is considered again the next time an exchange changes what the index holds about the family.
@@ -49,6 +51,7 @@ from gateway.directory import roles_for_organisation
 from gateway.errors import Unavailable
 from gateway.index import IndexedRole, Plan, Snapshot
 from gateway.policy.agreements import load_agreements
+from gateway.policy.engine import AgreementSet
 from gateway.recipients import Candidate
 from gateway.services import Services
 from gateway.settings import PartnerSettings, Settings
@@ -150,17 +153,28 @@ def worker_key(role: IndexedRole) -> str:
     return hashlib.sha256(orjson.dumps(worker, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def opted_in(agreements: AgreementSet, sender: str, recipient: str) -> bool:
+    """Whether any agreement has a think-family flow from ``sender`` to ``recipient``: think family
+    is something two organisations agree to. Where none has, no flag is proposed (nothing to
+    refuse); where one has, the flow's own terms (purpose, consent) are decided and recorded."""
+    return any(
+        MessageKind.THINK_FAMILY in flow.message_kinds
+        for _, flow in agreements.between(sender, recipient)
+    )
+
+
 def find_flags(
     conn: Connection,
     state: FamilyState,
     pairs: Iterable[tuple[str, str]],
     *,
+    agreements: AgreementSet,
     at: datetime,
     source_message_id: str,
 ) -> list[Flag]:
-    """The flags the families in ``state`` call for, less those already raised for the same
-    worker (one query for the raised flags, one for the front doors where no worker is allocated).
-    """
+    """The flags the families in ``state`` call for between organisations that have agreed to
+    think family, less those already raised for the same worker (one query for the raised flags,
+    one for the front door where no worker is allocated)."""
     wanted: list[Flag] = []
     for parent, child in sorted(set(pairs)):
         role_code = state.links.get((parent, child))
@@ -174,33 +188,38 @@ def find_flags(
         }
         open_at = set(councils) | state.open_episodes.get(child, set())
         for council in sorted(open_at):
-            contact = councils.get(council) or council_contact(conn, council, child)
             for coordinator in coordinators:
-                if coordinator.organisation == council:
+                org = coordinator.organisation
+                to_trust = opted_in(agreements, council, org)
+                to_council = opted_in(agreements, org, council)
+                if org == council or not (to_trust or to_council):
                     continue
-                wanted.append(
-                    _to_care_coordinator(
-                        state,
-                        parent,
-                        child,
-                        coordinator=coordinator,
-                        contact=contact,
-                        at=at,
-                        source_message_id=source_message_id,
+                contact = councils.get(council) or council_contact(conn, council, child)
+                if to_trust:
+                    wanted.append(
+                        _to_care_coordinator(
+                            state,
+                            parent,
+                            child,
+                            coordinator=coordinator,
+                            contact=contact,
+                            at=at,
+                            source_message_id=source_message_id,
+                        )
                     )
-                )
-                wanted.append(
-                    _to_social_worker(
-                        state,
-                        parent,
-                        child,
-                        role_code=role_code,
-                        coordinator=coordinator,
-                        contact=contact,
-                        at=at,
-                        source_message_id=source_message_id,
+                if to_council:
+                    wanted.append(
+                        _to_social_worker(
+                            state,
+                            parent,
+                            child,
+                            role_code=role_code,
+                            coordinator=coordinator,
+                            contact=contact,
+                            at=at,
+                            source_message_id=source_message_id,
+                        )
                     )
-                )
     return _not_yet_raised(conn, wanted)
 
 
@@ -500,7 +519,14 @@ def watch(ex: Exchange, conn: Connection, services: Services) -> None:
     if not (plan.links or plan.roles or plan.episodes or plan.new_persons):
         return
     state, pairs = state_after(conn, ex.snapshot, plan, ex.partner.id, ex.received_at)
-    flags = find_flags(conn, state, pairs, at=ex.received_at, source_message_id=ex.exchange_id)
+    flags = find_flags(
+        conn,
+        state,
+        pairs,
+        agreements=services.agreements,
+        at=ex.received_at,
+        source_message_id=ex.exchange_id,
+    )
     if not flags:
         return
     consents_for(conn, ex.snapshot, message, plan, {f.parent for f in flags})
@@ -615,7 +641,14 @@ class ImportFlags:
                 snapshot = index.read_snapshot(conn, message)
                 plan = Plan(person_refs=_indexed(message, snapshot))
                 state, pairs = state_after(conn, snapshot, plan, partner.id, at)
-                flags = find_flags(conn, state, pairs, at=at, source_message_id=message.message_id)
+                flags = find_flags(
+                    conn,
+                    state,
+                    pairs,
+                    agreements=self.services.agreements,
+                    at=at,
+                    source_message_id=message.message_id,
+                )
                 if flags:
                     consents_for(conn, snapshot, message, plan, {f.parent for f in flags})
                     out.append((message, snapshot, flags))

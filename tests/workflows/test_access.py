@@ -4,15 +4,17 @@ worker's system is told who looked and why, in the same commit as the look-up's 
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import func, select
 
 from gateway.store.tables import outbox
-from tests.conftest import COUNCIL_KEY, OTHER_COUNCIL_KEY, TRUST_KEY
+from tests.conftest import COUNCIL_KEY, OTHER_COUNCIL_KEY, TRUST_KEY, Database
 from tests.gateway_harness import Harness, child_status
+from tests.workflows.test_think_family import delivered, think_family_harness
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 CHILD, UNKNOWN = "9000000017", "9000000025"
@@ -21,6 +23,13 @@ WHO = {
     "X-Accessing-Role": "amhp",
     "X-Accessing-Organisation": "RX9",
 }
+
+
+@pytest.fixture
+async def h(aiohttp_client: Any, database: Database) -> AsyncIterator[Harness]:
+    """The harness with the think-family agreement (the access-notification flow is in it)."""
+    async for harness in think_family_harness(aiohttp_client, database):
+        yield harness
 
 
 async def look(
@@ -40,16 +49,6 @@ async def look(
         headers={"Authorization": f"Bearer {key}", **(WHO if headers is None else headers)},
     )
     return response.status, await response.json(content_type=None)
-
-
-async def delivered(h: Harness, count: int) -> None:
-    """Wait until ``count`` deliveries are in the ledger (verifying while one is being written
-    would read a tree node beyond the entries it read)."""
-    for _ in range(100):
-        if len(events(await h.entries(), "delivery.attempted")) >= count:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the deliveries were not recorded")
 
 
 def events(entries: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:

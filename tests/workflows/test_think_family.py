@@ -3,19 +3,36 @@ as the parent of a child open to the council's social care; both sides are told,
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import select
 
 from gateway.store.tables import person_identifiers, think_family_flags
-from tests.conftest import FIXTURES
-from tests.gateway_harness import Harness, child_status, crisis_bundle
-from tests.workflows.test_access import delivered
+from tests.conftest import FIXTURES, Database, agreements_for_tests
+from tests.gateway_harness import Harness, child_status, crisis_bundle, start_harness
 
 MOTHER, CHILD = "9000000009", "9000000017"
+
+
+async def think_family_harness(aiohttp_client: Any, database: Database) -> AsyncIterator[Harness]:
+    """The test gateway with the think-family agreement (deploy/agreements/demo-think-family.yaml,
+    which the other tests leave out: see tests/conftest.py)."""
+    directory = agreements_for_tests(think_family=True)
+    async for harness in start_harness(aiohttp_client, database, agreements_dir=directory):
+        yield harness
+
+
+@pytest.fixture
+async def h(aiohttp_client: Any, database: Database) -> AsyncIterator[Harness]:
+    """The harness with the think-family agreement."""
+    async for harness in think_family_harness(aiohttp_client, database):
+        yield harness
 
 
 def fresh(bundle: dict[str, Any]) -> dict[str, Any]:
@@ -222,3 +239,26 @@ async def test_no_flag_without_a_care_coordinator_or_an_open_child(h: Harness) -
     del other["child_details"]["unique_pupil_number"]
     assert 202 == (await h.post_csc(other)).status
     assert [] == think_family(await h.entries())
+
+
+async def delivered(h: Harness, count: int) -> None:
+    """Wait until ``count`` deliveries are in the ledger (verifying while one is being written
+    would read a tree node beyond the entries it read)."""
+    for _ in range(100):
+        entries = await h.entries()
+        if len([e for e in entries if e["event"] == "delivery.attempted"]) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the deliveries were not recorded")
+
+
+async def test_no_flag_between_organisations_that_have_not_agreed_to_it(
+    aiohttp_client: Any, database: Database
+) -> None:
+    """Without a think-family flow between the trust and the council, the same story proposes no
+    flag at all: nothing to refuse, nothing recorded."""
+    async for plain in start_harness(aiohttp_client, database):
+        assert 202 == (await plain.post_csc(status())).status
+        assert 202 == (await plain.post_fhir(fresh(crisis_bundle()))).status
+        assert [] == think_family(await plain.entries())
+        assert [] == await flags(plain)

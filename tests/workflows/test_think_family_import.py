@@ -4,19 +4,35 @@ batch, through the same stages, once."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+import pytest
 
 from gateway.appkeys import SETTINGS
 from gateway.imports import import_cin_census
 from schemas.identifiers import UPN_SYSTEM
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, Database
 from tests.gateway_harness import Harness, crisis_bundle
-from tests.workflows.test_think_family import by_kind, fhir_flags, flags, fresh, think_family
+from tests.workflows.test_think_family import (
+    by_kind,
+    fhir_flags,
+    flags,
+    fresh,
+    think_family,
+    think_family_harness,
+)
 
 CENSUS = FIXTURES / "cin" / "clean-2021.xml"
 UPN = "A123456789012"  # the census's first child, open since 2020 with a child protection plan
+
+
+@pytest.fixture
+async def h(aiohttp_client: Any, database: Database) -> AsyncIterator[Harness]:
+    """The harness with the think-family agreement."""
+    async for harness in think_family_harness(aiohttp_client, database):
+        yield harness
 
 
 def crisis_naming_the_childs_upn() -> dict[str, Any]:
