@@ -291,15 +291,18 @@ async def run_demo(*, port: int = 8080, exit_after: bool = False) -> int:
 
             try:
                 received = await council.wait_for(1)
+                # The council may also be sent think-family flags for the same family (issue 7):
+                # the crisis notice is the one whose message type says so.
+                while not any(b'"crisis-notice"' in r.body for r in received):
+                    received = await council.wait_for(len(received) + 1)
             except TimeoutError:
                 _say(
                     "3. FAILED", "No crisis notice reached the council's system within 10 seconds."
                 )
                 return 1
-            notice = orjson.loads(received[0].body)
-            diagnosis_absent = (
-                b"20010003" not in received[0].body and b"ersonality" not in received[0].body
-            )
+            crisis = next(r.body for r in received if b'"crisis-notice"' in r.body)
+            notice = orjson.loads(crisis)
+            diagnosis_absent = b"20010003" not in crisis and b"ersonality" not in crisis
             ok &= diagnosis_absent
             _say(
                 "3. The council's CSC system received a crisis notice",
