@@ -7,6 +7,9 @@ whose write calls ``index.learn`` for each child as the importing council (partn
 ``index.updated`` per batch; one ``import.completed`` per file follows with the file's counts.
 Learning skips whatever the index already holds, so importing a file twice changes nothing the
 second time.
+After each batch is committed, its children are looked at for think family
+(``gateway.workflows.think_family.ImportFlags``): a child the return makes open to social care
+whose parent has a care coordinator raises its flags, decided and committed as an exchange.
 
 While one batch is being written, the next is read in a parser thread. Reporting is the reader's:
 every problem with file, line, element and reason, and what it cost.
