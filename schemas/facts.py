@@ -151,6 +151,10 @@ class RoleKind(StrEnum):
     AMHP = "amhp"
     FRONT_DOOR = "front-door"
     OUT_OF_HOURS = "out-of-hours"
+    # A clinician in unscheduled care (emergency department, urgent treatment centre, minor
+    # injuries unit, out-of-hours GP, ambulance service, maternity: the settings that check a
+    # child's status with the national CP-IS service).
+    UNSCHEDULED_CARE_CLINICIAN = "unscheduled-care-clinician"
 
 
 class WorkerRole(_Fact):

@@ -20,7 +20,7 @@ NHS = "https://fhir.nhs.uk/Id/nhs-number"
 CHILD, UNKNOWN = "9000000017", "9000000025"
 WHO = {
     "X-Accessing-User": "uid-555123456789",
-    "X-Accessing-Role": "amhp",
+    "X-Accessing-Role": "unscheduled-care-clinician",  # an emergency department clinician
     "X-Accessing-Organisation": "RX9",
 }
 
@@ -75,7 +75,7 @@ async def test_a_trust_users_look_up_is_answered_and_the_social_worker_told(h: H
     assert "safeguarding-child" == notice["purpose"]
     assert "CH000123" == notice["child"]["la_child_id"]
     assert "SW0042" == notice["to"]["worker_id"]
-    (who,) = [c for c in notice["worker_contacts"] if c["role"] == "amhp"]
+    (who,) = [c for c in notice["worker_contacts"] if c["role"] == "unscheduled-care-clinician"]
     assert "uid-555123456789" == who["worker"]["worker_id"]
     assert "RX9" in [o["ods_code"] for o in notice["organisations"]]
     # Not what was seen: no plan, no episode, no name of the child.
