@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import os
 import random
+import shutil
 import signal
 import socket
 import sys
@@ -68,7 +69,10 @@ from schemas.identifiers import nhs_number_check_digit
 
 REPO = Path(__file__).resolve().parent.parent
 MESSAGES = REPO / "deploy" / "demo" / "messages"
-AGREEMENTS = REPO / "deploy" / "agreements"
+# The crisis notice's agreement only: the run counts one delivery per crisis message. (With the
+# think-family agreement as well, each subject's first crisis would also raise a flag to the
+# council, and one to the trust, which has no endpoint in this run.)
+AGREEMENT = REPO / "deploy" / "agreements" / "demo-trust-council.yaml"
 FHIR, CSC = "application/fhir+json", "application/json"
 TRUST, COUNCIL = "trust-demo", "council-demo"
 DOORS = {TRUST: "/fhir/$process-message", COUNCIL: "/csc/messages"}
@@ -347,12 +351,15 @@ def write_config(
     """The gateway's configuration file for this run."""
     key_file = workdir / "ledger-signing-key.pem"
     write_new_key(key_file)
+    agreements = workdir / "agreements"
+    agreements.mkdir(exist_ok=True)
+    shutil.copy(AGREEMENT, agreements / AGREEMENT.name)
     unlimited = {"rate": 1_000_000.0, "burst": 1_000_000}
     config = {
         "database_url": plan.database_url or _sqlite_url(workdir),
         "database_schema": plan.database_schema,
         "port": port,
-        "agreements_dir": str(AGREEMENTS),
+        "agreements_dir": str(agreements),
         "partners": [
             {
                 "id": TRUST,

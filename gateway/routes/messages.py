@@ -28,7 +28,15 @@ async def _receive(request: web.Request, adapter_name: str) -> web.Response:
             f"Content-Type must be one of: {', '.join(adapter.content_types)}"
         )
     body = await request.read()  # aiohttp enforces client_max_size: 413 beyond it
-    exchange = Exchange(partner=partner, adapter=adapter, body=body, request_id=request[REQUEST_ID])
+    # Stamped by the gateway's clock (the real time, or a test's or the demo's movable one), so
+    # that deadlines counted from it and the clock that checks them agree.
+    exchange = Exchange(
+        partner=partner,
+        adapter=adapter,
+        body=body,
+        request_id=request[REQUEST_ID],
+        received_at=services.clock(),
+    )
     try:
         summary = await run_exchange(exchange, services)
     except GatewayError as exc:

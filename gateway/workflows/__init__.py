@@ -44,6 +44,7 @@ RESOLVERS: dict[MessageKind, Resolver] = {
     MessageKind.CP_PLAN_STARTED: notifications.resolve_child_notification,
     MessageKind.CP_PLAN_ENDED: notifications.resolve_child_notification,
     MessageKind.ALLOCATED_WORKER_CHANGED: notifications.resolve_child_notification,
+    MessageKind.CONSENT_DIRECTIVE: notifications.resolve_consent_directive,
 }
 
 WATCHERS: tuple[Resolver, ...] = (directory_learning.watch, think_family.watch)

@@ -296,7 +296,7 @@ async def child_status(request: web.Request) -> web.Response:
     except (InvalidInput, Forbidden) as exc:
         await _refused(request, services, partner, exc)
         raise
-    at = datetime.now(UTC)
+    at = services.clock()
     request_id = request[REQUEST_ID]
     common: dict[str, Any] = {"at": at, "request_id": request_id, "partner": partner.id}
 

@@ -1,4 +1,5 @@
-"""Notifications about a child to the care coordinators of the child's parents (issue 7 item 5).
+"""Notifications about a child to the care coordinators of the child's parents (issue 7 item 5),
+and consent directives to every other organisation working with the person or their family.
 
 A child protection plan started or ended (``cp-plan-started``, ``cp-plan-ended``) and a change of
 allocated worker (``allocated-worker-changed``) go to the care coordinator of each of the child's
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
+from gateway.recipients import Candidate
 from gateway.workflows import family
 from schemas.facts import RoleKind
 
@@ -46,4 +48,42 @@ def resolve_child_notification(ex: Exchange, conn: Connection, services: Service
             "no parent of this child is known to have a care coordinator"
             if parents
             else "no parent of this child is known to the index"
+        )
+
+
+def resolve_consent_directive(ex: Exchange, conn: Connection, services: Services) -> None:
+    """A consent directive goes to every other organisation working with the person or their
+    family, so that it honours the directive too: the person's own workers elsewhere (a care
+    coordinator, an allocated social worker), the allocated social workers of the person's
+    children and the care coordinators of the person's parents. Each is decided under the
+    agreements (``consent-directives-to-council`` and ``-to-trust`` in the example)."""
+    snapshot = ex.snapshot
+    if snapshot is None:
+        raise RuntimeError("resolve reads the snapshot first")
+    message = ex.parsed
+    sender = message.provenance.organisation
+    person = ex.known.get(message.subject or "")
+    found: list[Candidate] = []
+    if person is not None:
+        for role in (RoleKind.CARE_COORDINATOR, RoleKind.ALLOCATED_SOCIAL_WORKER):
+            found.extend(family.candidates_in_role(snapshot, [person], role, not_from=sender))
+    children = family.relatives(ex, snapshot, of=message.subject, want="children")
+    found.extend(
+        family.candidates_in_role(
+            snapshot, children, RoleKind.ALLOCATED_SOCIAL_WORKER, not_from=sender
+        )
+    )
+    parents = family.relatives(ex, snapshot, of=message.subject, want="parents")
+    found.extend(
+        family.candidates_in_role(snapshot, parents, RoleKind.CARE_COORDINATOR, not_from=sender)
+    )
+    # One directive per organisation: the first worker found there is its addressee.
+    seen: set[str] = set()
+    for candidate in found:
+        if candidate.organisation not in seen:
+            seen.add(candidate.organisation)
+            ex.candidates.append(candidate)
+    if not ex.candidates:
+        ex.no_recipient_reason = (
+            "no other organisation is known to work with this person or their family"
         )

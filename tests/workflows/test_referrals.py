@@ -575,6 +575,9 @@ async def test_consent_withdrawn_after_the_referral(hr: Harness, clock: MovableC
     assert 202 == (await h.post_fhir(referral_bundle(family))).status
     withdrawal = await h.post_fhir(consent_withdrawal(family))
     assert 202 == withdrawal.status, await withdrawal.json()
+    # The withdrawal was made on Saturday the 15th; what follows happens on Monday, with it in
+    # force (the gateway's clock stamps each message).
+    clock.now = datetime(2025, 3, 17, 10, 0, tzinfo=UTC)
 
     assert 202 == (await h.post_csc(referral_status(family, "received"))).status
     assert "received" == (await rows(h))[0]["status"]
