@@ -385,7 +385,13 @@ async def verify_ledger(
 
     ``verifiers``: the keys whose checkpoint signatures count (None: signatures are not checked,
     only the roots). ``checkpoint_dir``: the copies kept out of the database's reach.
+
+    Every read is from one snapshot, so entries committed while it runs are not taken for
+    tampering: on PostgreSQL the connection is put in REPEATABLE READ (when it has not begun a
+    transaction yet); on SQLite one transaction already reads one snapshot.
     """
+    if conn.dialect.name == "postgresql" and not conn.in_transaction():
+        await conn.execution_options(isolation_level="REPEATABLE READ")
     head = (await conn.execute(select(ledger_head.c.seq, ledger_head.c.entry_hash))).first()
     head_seq, head_hash = (0, GENESIS) if head is None else (int(head[0]), head[1])
     walk = _Walk(conn, await _load_checkpoints(conn, verifiers, checkpoint_dir, origin))

@@ -233,3 +233,32 @@ async def test_a_failing_unit_does_not_sink_its_batch(
     assert isinstance(results[-1], Unavailable)
     assert all(isinstance(r, list) for r in results[:-1])
     assert (True, None, 20) == await _verdict(engine)
+
+
+async def test_verifying_while_entries_are_committed_never_cries_tamper(
+    engine: AsyncEngine, committer: GroupCommitter
+) -> None:
+    """Verification reads one snapshot: entries committed while it walks the ledger (in small
+    batches, so that it takes many statements) are simply not in that snapshot, and it finds
+    the ledger intact every time."""
+    await _fill(committer, 50)
+    stop = asyncio.Event()
+
+    async def keep_committing() -> int:
+        written = 0
+        while not stop.is_set():
+            await committer.submit(_unit(_event(written)))
+            written += 1
+        return written
+
+    writer = asyncio.create_task(keep_committing())
+    try:
+        for _ in range(5):
+            async with engine.connect() as conn:
+                verdict = await verify_ledger(conn, batch=3)
+            assert (True, None) == (verdict.intact, verdict.first_bad_seq), verdict.reason
+            assert verdict.entries >= 50
+            await asyncio.sleep(0)
+    finally:
+        stop.set()
+        assert 0 < await writer

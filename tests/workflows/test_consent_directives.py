@@ -21,7 +21,6 @@ from tests.workflows.test_meetings import (
 )
 
 
-
 def trust_directive() -> dict[str, Any]:
     """The mother's directive, recorded by the trust (FHIR Consent)."""
     bundle: dict[str, Any] = orjson.loads(
