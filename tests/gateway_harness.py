@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -40,6 +43,27 @@ def crisis_bundle() -> dict[str, Any]:
     """The s136 crisis message fixture, as a dict to vary."""
     loaded: dict[str, Any] = orjson.loads((FIXTURES / "fhir" / "crisis-s136.json").read_bytes())
     return loaded
+
+
+class MovableClock:
+    """A clock the test sets (``start_harness(..., clock=...)``)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def fresh_message(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a message Bundle with a new Bundle id and MessageHeader id: a new message,
+    saying the same."""
+    bundle = copy.deepcopy(bundle)
+    bundle["id"] = str(uuid.uuid4())
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "MessageHeader":
+            entry["resource"]["id"] = str(uuid.uuid4())
+    return bundle
 
 
 def child_status(la_code: str = "999", la_child_id: str | None = None) -> dict[str, Any]:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import hashlib
 import re
 import secrets
 import shutil
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from html import unescape
@@ -35,6 +33,7 @@ from gateway.review.settings import OidcSettings, ReviewAccount, ReviewSettings
 from gateway.settings import bundled
 from tests.conftest import FIXTURES, THINK_FAMILY_AGREEMENT, Database
 from tests.gateway_harness import Harness, child_status, crisis_bundle, start_harness
+from tests.gateway_harness import fresh_message as _fresh
 
 # Synthetic accounts; cheap argon2id parameters keep the suite fast (production hashes come from
 # `joinedup review hash-password`, with the library's defaults).
@@ -141,15 +140,6 @@ async def review_harness(
 # -- the story -----------------------------------------------------------------------------------
 
 
-def _fresh(bundle: dict[str, Any]) -> dict[str, Any]:
-    bundle = copy.deepcopy(bundle)
-    bundle["id"] = str(uuid.uuid4())
-    for entry in bundle["entry"]:
-        if entry["resource"]["resourceType"] == "MessageHeader":
-            entry["resource"]["id"] = str(uuid.uuid4())
-    return bundle
-
-
 def _with_request(bundle: dict[str, Any], parts: list[dict[str, Any]]) -> dict[str, Any]:
     bundle = _fresh(bundle)
     for entry in bundle["entry"]:
@@ -206,10 +196,16 @@ class Story:
     override: str
     mother: str
     child: str
+    directive: str  # the mother's refusal, itself passed on to the council
 
     @property
     def crises(self) -> tuple[str, str, str, str]:
         return (self.shared, self.refused, self.para18, self.override)
+
+    @property
+    def decided(self) -> tuple[str, ...]:
+        """Every exchange with a decision about the mother: the crises and her directive."""
+        return (*self.crises, self.directive)
 
 
 async def _post(h: Harness, bundle: dict[str, Any]) -> dict[str, Any]:
@@ -224,7 +220,7 @@ async def tell_story(h: Harness) -> Story:
     the crisis refused under it; shared over it on Sch 1 para 18; shared on an urgent override."""
     assert 202 == (await h.post_csc(child_status())).status
     shared = await _post(h, _fresh(crisis_bundle()))
-    await _post(h, _refusal())
+    directive = await _post(h, _refusal())
     refused = await _post(h, _fresh(crisis_bundle()))
     para18 = await _post(h, para18_crisis())
     override = await _post(h, override_crisis())
@@ -238,15 +234,16 @@ async def tell_story(h: Harness) -> Story:
         ("permit", "flow-permits"),
         ("permit", "flow-permits"),
     ] == outcomes
-    # The three shares are delivered; wait for their delivery entries, so the ledger stands still.
-    await h.council.wait_for(3)
+    # The three shares and the directive (passed on so that the council honours it) are
+    # delivered; wait for their delivery entries, so the ledger stands still.
+    await h.council.wait_for(4)
     for _ in range(250):
         entries = await h.entries()
-        if sum(1 for e in entries if e["event"] == "delivery.attempted") >= 3:
+        if sum(1 for e in entries if e["event"] == "delivery.attempted") >= 4:
             break
         await asyncio.sleep(0.02)
     else:
-        raise AssertionError("the three shares were not all delivered within 5 s")
+        raise AssertionError("the three shares and the directive were not delivered within 5 s")
     received = next(
         e
         for e in entries
@@ -266,6 +263,7 @@ async def tell_story(h: Harness) -> Story:
         override["exchange_id"],
         mother,
         child,
+        directive["exchange_id"],
     )
 
 

@@ -13,7 +13,6 @@ routes are public only as the operators' guide documents.
 from __future__ import annotations
 
 import asyncio
-import copy
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ from gateway.store.tables import (
 )
 from tests.conftest import COUNCIL_KEY, OTHER_COUNCIL_KEY, PARTNER_KEYS, TOKEN_URL, TRUST_KEY
 from tests.gateway_harness import FHIR, JSON, Harness, child_status, crisis_bundle
+from tests.gateway_harness import fresh_message as _fresh
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 TRUST, COUNCIL, OTHER = "trust-demo", "council-demo", "council-other"
@@ -59,15 +59,6 @@ PRIVATE = (
     Subject(OTHER, "9000000033", "allocated-social-worker"),
 )
 SHARED_MOTHER, SHARED_CHILD = "9000000009", "9000000017"
-
-
-def _fresh(bundle: dict[str, Any]) -> dict[str, Any]:
-    bundle = copy.deepcopy(bundle)
-    bundle["id"] = str(uuid.uuid4())
-    for entry in bundle["entry"]:
-        if entry["resource"]["resourceType"] == "MessageHeader":
-            entry["resource"]["id"] = str(uuid.uuid4())
-    return bundle
 
 
 def _renumbered(document: dict[str, Any], numbers: dict[str, str]) -> bytes:

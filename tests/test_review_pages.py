@@ -89,17 +89,17 @@ async def test_search_by_each_filter(
         assert [] == await events(h, "record.viewed")  # the empty form shows nobody
 
         page = await b.page("/review/search", identifier=MOTHER_NHS)
-        assert set(story.crises) == _linked(page)
+        assert set(story.decided) == _linked(page)
         assert f'href="/review/persons/{story.mother}">Per-person report</a>' in page
         assert "<caption>Results</caption>" in page
         assert_no_record_content(page)
         # Spaces in an NHS number are allowed; the council's child id finds the child.
         spaced = await b.page("/review/search", identifier="900 000 0009")
-        assert set(story.crises) == _linked(spaced)
+        assert set(story.decided) == _linked(spaced)
         assert_no_record_content(spaced)
         child = await b.page("/review/search", identifier=f"la:999:{CHILD_LA_ID}")
         assert f'href="/review/persons/{story.child}"' in child
-        assert set(story.crises) == _linked(child)
+        assert set(story.decided) == _linked(child)
         assert_no_record_content(child)
         assert [
             ("ig.officer", "search", (story.mother,)),
@@ -113,19 +113,19 @@ async def test_search_by_each_filter(
         assert 3 == len(await events(h, "record.viewed"))  # nobody found: nothing viewed
 
         cases: list[tuple[dict[str, str], set[str]]] = [
-            ({"partner": "trust-demo"}, set(story.crises)),
+            ({"partner": "trust-demo"}, set(story.decided)),
             ({"partner": "council-other"}, set()),
-            ({"purpose": "safeguarding-child"}, set(story.crises)),
+            ({"purpose": "safeguarding-child"}, set(story.decided)),
             ({"purpose": "referral"}, set()),
             ({"basis": PARA18}, {story.para18}),
-            ({"outcome": "shared"}, {story.shared, story.para18, story.override}),
+            ({"outcome": "shared"}, {story.shared, story.para18, story.override, story.directive}),
             ({"outcome": "refused"}, {story.refused}),
             ({"outcome": "override"}, {story.para18, story.override}),
             ({"outcome": "any", "identifier": MOTHER_NHS, "basis": PARA18}, {story.para18}),
         ]
         today = datetime.now(UTC).date()
         cases += [
-            ({"from": today.isoformat(), "to": today.isoformat()}, set(story.crises)),
+            ({"from": today.isoformat(), "to": today.isoformat()}, set(story.decided)),
             ({"from": (today + timedelta(days=1)).isoformat()}, set()),
             ({"to": (today - timedelta(days=1)).isoformat()}, set()),
         ]
@@ -178,9 +178,9 @@ async def test_search_pages_by_person_id_never_by_identifier(
         query = unescape(match.group(1))
         assert f"person={story.mother}" in query
         rest = await b.page(f"/review/search?{query}")
-        assert 1 == _rows(rest)
+        assert 2 == _rows(rest)  # five decisions: the four crises and the directive
         assert "Older decisions" not in rest
-        assert set(story.crises) == _linked(first) | _linked(rest)
+        assert set(story.decided) == _linked(first) | _linked(rest)
         views = await _viewed(h)
         assert [("ig.officer", "search", (story.mother,))] * 2 == views
 
@@ -245,14 +245,14 @@ async def test_person_report_and_evidence_pack(
         page = await b.page(f"/review/persons/{story.mother}")
         assert "<h1>Who received what</h1>" in page
         assert "<caption>Disclosures</caption>" in page
-        assert 4 == _rows(page)
+        assert 5 == _rows(page)  # the four crises and her directive, passed on
         for shown in (PARA18, "consent-refused", "imminent-risk-to-child", APPROVER, "delivered"):
             assert shown in page, shown
         assert f'href="/review/persons/{story.mother}/evidence-pack"' in page
         assert "Download evidence pack" in page
         assert_no_record_content(page)
         child = await b.page(f"/review/persons/{story.child}")
-        assert 4 == _rows(child)  # the child is named by the same decisions
+        assert 5 == _rows(child)  # the child is named by the same decisions
         assert_no_record_content(child)
 
         response = await b.get(f"/review/persons/{story.mother}/evidence-pack")
@@ -272,7 +272,7 @@ async def test_person_report_and_evidence_pack(
         assert "Who received what" in report
         assert "@media print" in report  # standalone: its stylesheet travels with it
         assert "/review/static/" not in report
-        assert 4 == _rows(report)
+        assert 5 == _rows(report)
         assert_no_record_content(report)
         assert_no_record_content(orjson.dumps(bundle).decode())
 

@@ -17,8 +17,6 @@ failure instead, as for PostgreSQL in ``tests/conftest.py``.
 
 from __future__ import annotations
 
-import copy
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +51,7 @@ from tests.conftest import (
     partners,
 )
 from tests.gateway_harness import FHIR, JSON, child_status, crisis_bundle
+from tests.gateway_harness import fresh_message as _fresh_ids
 from tests.test_consent_flow import PARA18 as PARA18_BASIS
 from tests.test_consent_flow import _agreements as honouring_refusals_and_para18
 
@@ -114,16 +113,6 @@ class Site:
     url: str
     engine: AsyncEngine
     crisis_exchange_ids: tuple[str, ...]  # shared, refused, shared over the refusal (flagged)
-
-
-def _fresh_ids(bundle: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a message Bundle with a new Bundle id and MessageHeader id (a new message)."""
-    bundle = copy.deepcopy(bundle)
-    bundle["id"] = str(uuid.uuid4())
-    for entry in bundle["entry"]:
-        if entry["resource"]["resourceType"] == "MessageHeader":
-            entry["resource"]["id"] = str(uuid.uuid4())
-    return bundle
 
 
 def _header(bundle: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,6 @@ from gateway.store.tables import directory_entries, ledger
 from tests.conftest import REPO, Database
 
 DEMO_DIRECTORY = REPO / "deploy" / "demo" / "directory.yaml"
-
-
-class MovableClock:
-    """A clock the test sets."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 SMALL: dict[str, Any] = {

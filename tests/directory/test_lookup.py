@@ -12,8 +12,14 @@ import pytest
 from gateway.app import create_app
 from gateway.errors import ConfigurationError
 from tests.conftest import COUNCIL_KEY, OTHER_COUNCIL_KEY, TRUST_KEY, Database, make_settings
-from tests.directory.helpers import DEMO_DIRECTORY, MovableClock, write_yaml
-from tests.gateway_harness import Harness, child_status, crisis_bundle, start_harness
+from tests.directory.helpers import DEMO_DIRECTORY, write_yaml
+from tests.gateway_harness import (
+    Harness,
+    MovableClock,
+    child_status,
+    crisis_bundle,
+    start_harness,
+)
 
 ROUTE = "/api/v1/directory/organisations/{}/roles"
 NHS = "https://fhir.nhs.uk/Id/nhs-number"

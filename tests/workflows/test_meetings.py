@@ -7,7 +7,6 @@ conference's 15-working-day target is counted over bank holidays and carried to 
 from __future__ import annotations
 
 import asyncio
-import copy
 import shutil
 import uuid
 from pathlib import Path
@@ -162,15 +161,6 @@ def council_reply(
         purpose="care-coordination",
     )
     return data
-
-
-def fresh(bundle: dict[str, Any]) -> dict[str, Any]:
-    bundle = copy.deepcopy(bundle)
-    bundle["id"] = str(uuid.uuid4())
-    for entry in bundle["entry"]:
-        if entry["resource"]["resourceType"] == "MessageHeader":
-            entry["resource"]["id"] = str(uuid.uuid4())
-    return bundle
 
 
 # --- helpers ------------------------------------------------------------------------------------

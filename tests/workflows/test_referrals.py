@@ -6,7 +6,6 @@ it applied."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,23 +32,13 @@ from schemas.facts import (
 )
 from tests.conftest import FIXTURES, OTHER_COUNCIL_KEY, Database, agreements_for_tests
 from tests.delivery_helpers import synthetic_nhs_number, until_rows
-from tests.gateway_harness import Harness, child_status, start_harness
+from tests.gateway_harness import Harness, MovableClock, child_status, start_harness
 
 LA_CHILD = "https://joined-up.org.uk/Id/la-child-id"
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 SHARING_REQUEST = "https://joined-up.org.uk/StructureDefinition/sharing-request"
 PARA18 = "art6(1)(e)+art9(2)(g)+sch1-para18"
 FRIDAY_4PM = datetime(2025, 3, 14, 16, 0, tzinfo=UTC)  # GMT: Europe/London is UTC in March
-
-
-class MovableClock:
-    """A clock the test sets."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass(frozen=True)
@@ -241,20 +230,6 @@ async def settled(h: Harness) -> None:
 
 
 QUIET = WorkflowSettings(escalation_interval=0)  # tests call escalate_overdue themselves
-
-
-@pytest.fixture
-async def clock() -> MovableClock:
-    return MovableClock(FRIDAY_4PM)
-
-
-@pytest.fixture
-async def hr(
-    aiohttp_client: Any, database: Database, clock: MovableClock
-) -> AsyncIterator[Harness]:
-    """The harness with a movable workflow clock and the escalation timer off."""
-    async for h in start_harness(aiohttp_client, database, clock=clock, workflows=QUIET):
-        yield h
 
 
 async def test_referral_reaches_the_front_door_and_acknowledgements_come_back(

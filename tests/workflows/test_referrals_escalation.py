@@ -5,7 +5,6 @@ test moves, over a weekend and over a bank holiday."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,12 +19,11 @@ from gateway.workflows.escalation import CATEGORY, escalate_overdue
 from schemas.facts import Referral, Risk
 from schemas.message import MessageKind
 from tests.conftest import Database
-from tests.gateway_harness import Harness, start_harness
+from tests.gateway_harness import Harness, MovableClock, start_harness
 from tests.workflows.test_referrals import (
     FRIDAY_4PM,
     QUIET,
     Family,
-    MovableClock,
     consent_withdrawal,
     decisions,
     load_directory,
@@ -37,20 +35,6 @@ from tests.workflows.test_referrals import (
 )
 
 MONDAY_4PM = datetime(2025, 3, 17, 16, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def clock() -> MovableClock:
-    return MovableClock(FRIDAY_4PM)
-
-
-@pytest.fixture
-async def hr(
-    aiohttp_client: Any, database: Database, clock: MovableClock
-) -> AsyncIterator[Harness]:
-    """The harness with a movable workflow clock and the escalation timer off."""
-    async for h in start_harness(aiohttp_client, database, clock=clock, workflows=QUIET):
-        yield h
 
 
 async def _escalations(h: Harness) -> list[dict[str, Any]]:

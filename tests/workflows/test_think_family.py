@@ -4,7 +4,6 @@ as the parent of a child open to the council's social care; both sides are told,
 from __future__ import annotations
 
 import asyncio
-import copy
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy import select
 from gateway.store.tables import person_identifiers, think_family_flags
 from tests.conftest import FIXTURES, Database, agreements_for_tests
 from tests.gateway_harness import Harness, child_status, crisis_bundle, start_harness
+from tests.gateway_harness import fresh_message as fresh
 
 MOTHER, CHILD = "9000000009", "9000000017"
 
@@ -33,16 +33,6 @@ async def h(aiohttp_client: Any, database: Database) -> AsyncIterator[Harness]:
     """The harness with the think-family agreement."""
     async for harness in think_family_harness(aiohttp_client, database):
         yield harness
-
-
-def fresh(bundle: dict[str, Any]) -> dict[str, Any]:
-    """The bundle with new message ids (a new message, saying the same)."""
-    bundle = copy.deepcopy(bundle)
-    bundle["id"] = str(uuid.uuid4())
-    for entry in bundle["entry"]:
-        if entry["resource"]["resourceType"] == "MessageHeader":
-            entry["resource"]["id"] = str(uuid.uuid4())
-    return bundle
 
 
 def status(**changes: Any) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from gateway.imports import import_cin_census
 from schemas.identifiers import UPN_SYSTEM
 from tests.conftest import FIXTURES, Database
 from tests.gateway_harness import Harness, crisis_bundle
+from tests.gateway_harness import fresh_message as fresh
 from tests.workflows.test_think_family import (
     by_kind,
     fhir_flags,
     flags,
-    fresh,
     think_family,
     think_family_harness,
 )
