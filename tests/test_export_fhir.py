@@ -244,9 +244,7 @@ async def test_consent_refusal_and_override_are_in_the_authorisation_decision(
         entries = await wait_for_event(h, "disclosure.decided", 3)
         # The refusal directive itself is passed on to the council first (its own flow).
         refused, shared = [
-            e
-            for e in entries
-            if e["event"] == "disclosure.decided" and e["kind"] == "crisis-event"
+            e for e in entries if e["event"] == "disclosure.decided" and e["kind"] == "crisis-event"
         ]
         assert ("refuse", "permit") == (refused["outcome"], shared["outcome"])
 
