@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import structlog
 
 from gateway.demo import run_demo, story_start
 from gateway.workcal import WorkingCalendar
@@ -17,7 +18,13 @@ async def test_the_demo_tells_the_whole_story(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert 0 == await run_demo(port=0, exit_after=True)
+    # The demo configures logging to this test's captured stderr: put the configuration back
+    # afterwards, or later tests would log to a closed stream.
+    saved = structlog.get_config()
+    try:
+        assert 0 == await run_demo(port=0, exit_after=True)
+    finally:
+        structlog.configure(**saved)
     told = capsys.readouterr().out
     for step in (
         "1. The trust asks the directory",

@@ -123,6 +123,11 @@ class GroupCommitter:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._commit_batch(batch)
+            except Exception as exc:  # noqa: BLE001 - never leave a request waiting for ever
+                # Whatever failed (even the log line about a failure), every unit of the batch
+                # not answered yet is refused, and the writer carries on.
+                for pending in batch:
+                    _fail(pending, exc)
             finally:
                 for _ in batch:
                     self._queue.task_done()

@@ -13,6 +13,7 @@ from gateway.audit.chain import chain_hash
 from gateway.audit.events import AuditEvent, IndexUpdated
 from gateway.audit.verify import verify_ledger
 from gateway.errors import Unavailable
+from gateway.store import committer as committer_module
 from gateway.store.committer import GroupCommitter, UnitOfWork
 from gateway.store.engine import create_sync_engine_for
 from gateway.store.tables import exchanges, ledger, ledger_head
@@ -262,3 +263,27 @@ async def test_verifying_while_entries_are_committed_never_cries_tamper(
     finally:
         stop.set()
         assert 0 < await writer
+
+
+async def test_a_failure_in_the_failure_path_still_answers_every_unit(
+    committer: GroupCommitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even when handling a failed commit fails too (its log line cannot be written, say, to a
+    closed stream), every waiting unit is refused and the writer carries on: no request waits
+    for ever."""
+
+    class ClosedLog:
+        def error(self, *_args: object, **_kwargs: object) -> None:
+            raise ValueError("I/O operation on closed file")
+
+        info = error
+
+    def failing(_units: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(committer_module, "log", ClosedLog())
+    monkeypatch.setattr(committer, "_write", failing)
+    with pytest.raises(Unavailable):
+        await asyncio.wait_for(committer.submit(_unit(_event())), 5)
+    monkeypatch.undo()
+    assert [1] == await asyncio.wait_for(committer.submit(_unit(_event())), 5)
