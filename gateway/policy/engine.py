@@ -152,6 +152,23 @@ def decide(
     )
 
 
+def decide_for_any(
+    agreements: Sequence[Agreement],
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    kind: MessageKind,
+    purpose: Purpose | None,
+) -> Decision:
+    """The decision for a partner speaking for several organisations (a look-up's asker): the
+    first organisation a flow permits, else the first refusal."""
+    decisions = [
+        decide(agreements, sender=sender, recipient=org, kind=kind, purpose=purpose)
+        for org in recipients
+    ]
+    return next((d for d in decisions if d.permitted), decisions[0])
+
+
 def unsubscribed(
     subscription: Subscription, kind: MessageKind, facts: Sequence[Fact]
 ) -> str | None:

@@ -30,7 +30,7 @@ from gateway.audit.events import LookupDecided, WithheldRef
 from gateway.auth import authenticate
 from gateway.directory import reach
 from gateway.errors import InvalidInput, Issue, NotFound
-from gateway.policy.engine import decide
+from gateway.policy.engine import decide_for_any
 from gateway.policy.minimise import minimise
 from gateway.responses import json_response
 from gateway.settings import PartnerSettings
@@ -180,17 +180,13 @@ async def workers(request: web.Request) -> web.Response:
     answers: list[dict[str, Any]] = []
     withheld: list[dict[str, str]] = []
     for held in found:
-        decisions = [
-            decide(
-                services.agreements,
-                sender=held.organisation,
-                recipient=org,
-                kind=MessageKind.WORKER_CONTACT,
-                purpose=None,
-            )
-            for org in partner.organisations
-        ]
-        decision = next((d for d in decisions if d.permitted), decisions[0])
+        decision = decide_for_any(
+            services.agreements,
+            sender=held.organisation,
+            recipients=partner.organisations,
+            kind=MessageKind.WORKER_CONTACT,
+            purpose=None,
+        )
         if not decision.permitted or decision.flow is None or decision.agreement is None:
             events.append(
                 LookupDecided(

@@ -39,7 +39,7 @@ from gateway.audit.events import ExchangeRefused, LookupDecided, WithheldRef
 from gateway.auth import authenticate
 from gateway.errors import Forbidden, GatewayError, InvalidInput, Issue, NotFound
 from gateway.pipeline import Exchange, commit, decide_all, minimise_all, render_all
-from gateway.policy.engine import Decision, decide
+from gateway.policy.engine import Decision, decide_for_any
 from gateway.policy.minimise import minimise
 from gateway.recipients import Candidate
 from gateway.responses import json_response
@@ -322,17 +322,13 @@ async def child_status(request: web.Request) -> web.Response:
     withheld: list[dict[str, str]] = []
     candidates: list[Candidate] = []
     for status in held:
-        decisions = [
-            decide(
-                services.agreements,
-                sender=status.organisation,
-                recipient=org,
-                kind=MessageKind.CHILD_STATUS,
-                purpose=purpose,
-            )
-            for org in partner.organisations
-        ]
-        decision = next((d for d in decisions if d.permitted), decisions[0])
+        decision = decide_for_any(
+            services.agreements,
+            sender=status.organisation,
+            recipients=partner.organisations,
+            kind=MessageKind.CHILD_STATUS,
+            purpose=purpose,
+        )
         if not decision.permitted or decision.flow is None or decision.agreement is None:
             events.append(
                 LookupDecided(
